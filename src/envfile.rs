@@ -1,0 +1,533 @@
+//! The `.env` document: a lossless model that reads values the way docker compose does.
+//!
+//! Every line keeps its raw text, and [`EnvFile::render`] of an unmodified document is the
+//! input, byte for byte (comments, blank lines, `export`, quotes, CRLF, a missing final
+//! newline). Values are read with compose-go's dotenv rules: single quotes are literal,
+//! double quotes take backslash escapes and `${…}` interpolation, unquoted values end at
+//! ` #` and take interpolation, `KEY: value` is accepted. Interpolation looks only at
+//! variables defined earlier in the same file, never at the process environment, so what
+//! keyctl reads does not depend on the shell it runs in. This module never touches the
+//! filesystem.
+
+use std::ops::Range;
+
+/// How a value is quoted in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    /// `KEY=value`
+    None,
+    /// `KEY='value'`
+    Single,
+    /// `KEY="value"`
+    Double,
+}
+
+/// One `KEY=value` statement.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The variable name.
+    pub key: String,
+    /// Whether the statement starts with `export `.
+    pub export: bool,
+    /// Byte range of the raw value (quotes included) in the document text.
+    pub value_span: Range<usize>,
+    /// The quoting of the raw value.
+    pub quote: Quote,
+    /// The value as compose resolves it; `None` for a bare `KEY` line (taken from the shell).
+    pub value: Option<String>,
+}
+
+/// What a line of the file holds.
+#[derive(Debug, Clone)]
+pub enum LineKind {
+    /// Only whitespace.
+    Blank,
+    /// A `#` comment.
+    Comment,
+    /// A variable, possibly spanning several physical lines (a multi-line quoted value).
+    Entry(Entry),
+}
+
+/// A statement or a non-statement line, with its place in the text.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Byte range in the document, line terminator(s) included.
+    pub span: Range<usize>,
+    /// 1-based number of the first physical line.
+    pub number: usize,
+    /// What the line holds.
+    pub kind: LineKind,
+}
+
+/// Why a `.env` cannot be read, with the 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong; never the value itself.
+    pub message: String,
+}
+
+/// A parsed `.env` document.
+#[derive(Debug, Clone)]
+pub struct EnvFile {
+    text: String,
+    lines: Vec<Line>,
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\u{b}' | '\u{c}' | '\r' | '\u{85}' | '\u{a0}')
+}
+
+fn is_key_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']')
+}
+
+impl EnvFile {
+    /// Parses `.env` text.
+    ///
+    /// # Errors
+    /// An invalid variable name, an unterminated quote, text after a closing quote, or a
+    /// `${NAME:?message}` whose variable is unset.
+    pub fn parse(text: &str) -> Result<EnvFile, ParseError> {
+        let mut lines = Vec::new();
+        let mut resolved: Vec<(String, String)> = Vec::new();
+        let mut pos = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        let mut number = 1;
+        // A leading BOM belongs to the first line's span so that render() is the identity.
+        let mut line_start = 0;
+        while pos < text.len() {
+            let (kind, next, consumed_lines) = parse_statement(text, pos, number, &resolved)?;
+            if let LineKind::Entry(e) = &kind
+                && let Some(v) = &e.value
+            {
+                resolved.push((e.key.clone(), v.clone()));
+            }
+            lines.push(Line {
+                span: line_start..next,
+                number,
+                kind,
+            });
+            number += consumed_lines;
+            pos = next;
+            line_start = next;
+        }
+        Ok(EnvFile {
+            text: text.to_owned(),
+            lines,
+        })
+    }
+
+    /// The document text; for an unmodified document, exactly the parsed input.
+    #[must_use]
+    pub fn render(&self) -> &str {
+        &self.text
+    }
+
+    /// Every line, in order.
+    #[must_use]
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// The last statement for `key` (compose lets a later line win) and its line number.
+    #[must_use]
+    pub fn entry(&self, key: &str) -> Option<(&Entry, usize)> {
+        self.lines.iter().rev().find_map(|l| match &l.kind {
+            LineKind::Entry(e) if e.key == key => Some((e, l.number)),
+            _ => None,
+        })
+    }
+
+    /// The resolved value of `key`, if it is set in the file.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entry(key).and_then(|(e, _)| e.value.as_deref())
+    }
+
+    /// The resolved value of `key`, treating an empty value like an absent one.
+    #[must_use]
+    pub fn get_nonempty(&self, key: &str) -> Option<&str> {
+        self.get(key).filter(|v| !v.is_empty())
+    }
+
+    /// The raw text of a statement's value (quotes included).
+    #[must_use]
+    pub fn raw_value(&self, entry: &Entry) -> &str {
+        &self.text[entry.value_span.clone()]
+    }
+}
+
+/// Renders a value the way keyctl writes it (SPEC §1): unquoted when it matches
+/// `^[A-Za-z0-9_./:+=-]*$`, single-quoted when it holds no `'` and no newline, else refused.
+///
+/// # Errors
+/// A value that needs escapes keyctl will not invent.
+pub fn quote_value(value: &str) -> Result<String, String> {
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_./:+=-".contains(c))
+    {
+        Ok(value.to_owned())
+    } else if !value.contains('\'') && !value.contains('\n') && !value.contains('\r') {
+        Ok(format!("'{value}'"))
+    } else {
+        Err("the value holds a single quote or a newline, which keyctl will not escape".into())
+    }
+}
+
+/// End of the physical line starting at `pos`: (end of content without `\r\n`, start of next line).
+fn line_end(text: &str, pos: usize) -> (usize, usize) {
+    match text[pos..].find('\n') {
+        Some(i) => {
+            let nl = pos + i;
+            let content_end = if nl > pos && text.as_bytes()[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            (content_end, nl + 1)
+        }
+        None => (text.len(), text.len()),
+    }
+}
+
+type Parsed = (LineKind, usize, usize);
+
+fn parse_statement(
+    text: &str,
+    pos: usize,
+    number: usize,
+    resolved: &[(String, String)],
+) -> Result<Parsed, ParseError> {
+    let err = |line: usize, message: String| ParseError { line, message };
+    let (content_end, next) = line_end(text, pos);
+    let content = &text[pos..content_end];
+    let trimmed = content.trim_start_matches(is_space);
+    if trimmed.is_empty() {
+        return Ok((LineKind::Blank, next, 1));
+    }
+    if trimmed.starts_with('#') {
+        return Ok((LineKind::Comment, next, 1));
+    }
+    let mut stmt_start = content_end - trimmed.len();
+    let mut export = false;
+    if let Some(rest) = trimmed.strip_prefix("export ") {
+        export = true;
+        let rest = rest.trim_start_matches(is_space);
+        stmt_start = content_end - rest.len();
+    }
+    let stmt = &text[stmt_start..content_end];
+    let Some(sep) = stmt.find(['=', ':']) else {
+        let key = stmt.trim_end_matches(is_space);
+        check_key(key).map_err(|m| err(number, m))?;
+        return Ok((
+            LineKind::Entry(Entry {
+                key: key.to_owned(),
+                export,
+                value_span: content_end..content_end,
+                quote: Quote::None,
+                value: None,
+            }),
+            next,
+            1,
+        ));
+    };
+    let key = stmt[..sep].trim_end_matches(is_space);
+    check_key(key).map_err(|m| err(number, m))?;
+    let after_sep = stmt_start + sep + 1;
+    let value_start = after_sep + (text[after_sep..content_end].len()
+        - text[after_sep..content_end].trim_start_matches(is_space).len());
+    let first = text[value_start..].chars().next();
+    let entry = |value_span: Range<usize>, quote: Quote, value: String| {
+        LineKind::Entry(Entry {
+            key: key.to_owned(),
+            export,
+            value_span,
+            quote,
+            value: Some(value),
+        })
+    };
+    match first {
+        Some(q @ ('\'' | '"')) if value_start < content_end => {
+            let (raw, close) = scan_quoted(text, value_start, q).ok_or_else(|| {
+                err(number, format!("unterminated quoted value for {key}"))
+            })?;
+            let consumed = 1 + text[value_start..close].matches('\n').count();
+            let close_line = number + consumed - 1;
+            let (tail_end, tail_next) = line_end(text, close + 1);
+            let tail = text[close + 1..tail_end].trim_start_matches(is_space);
+            if !tail.is_empty() && !tail.starts_with('#') {
+                return Err(err(
+                    close_line,
+                    format!("unexpected text after the closing quote of {key}"),
+                ));
+            }
+            let value = if q == '"' {
+                substitute(&expand_escapes(&raw), resolved).map_err(|m| err(number, m))?
+            } else {
+                raw
+            };
+            let quote = if q == '"' { Quote::Double } else { Quote::Single };
+            Ok((entry(value_start..close + 1, quote, value), tail_next, consumed))
+        }
+        _ => {
+            let raw = &text[value_start..content_end];
+            let raw = raw.find(" #").map_or(raw, |i| &raw[..i]);
+            let raw = raw.trim_end_matches(char::is_whitespace);
+            let value = substitute(raw, resolved).map_err(|m| err(number, m))?;
+            Ok((entry(value_start..value_start + raw.len(), Quote::None, value), next, 1))
+        }
+    }
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("a line with no variable name".into());
+    }
+    match key.chars().find(|c| !is_key_char(*c)) {
+        Some(c) => Err(format!("unexpected character {c:?} in variable name {key:?}")),
+        None => Ok(()),
+    }
+}
+
+/// Scans a quoted value starting at the opening quote; returns the unescaped raw content
+/// (compose keeps a backslash before anything but the quote itself) and the closing quote's
+/// byte offset.
+fn scan_quoted(text: &str, open: usize, quote: char) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut escaped = false;
+    let mut chars = text[open + 1..].char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\r' && matches!(chars.peek(), Some((_, '\n'))) {
+            continue;
+        }
+        if c != quote {
+            if !escaped && c == '\\' {
+                escaped = true;
+                continue;
+            }
+            if escaped {
+                escaped = false;
+                out.push('\\');
+            }
+            out.push(c);
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            out.push(c);
+            continue;
+        }
+        return Some((out, open + 1 + i));
+    }
+    None
+}
+
+/// Backslash escapes inside double quotes, as compose-go's `expandEscapes`: `\$` becomes
+/// `$$` so that interpolation leaves a literal `$`.
+fn expand_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek().copied() {
+            Some(e @ ('a' | 'b' | 'f' | 'n' | 'r' | 't' | 'v' | '"' | '\\')) => {
+                chars.next();
+                out.push(match e {
+                    'a' => '\u{7}',
+                    'b' => '\u{8}',
+                    'f' => '\u{c}',
+                    'n' => '\n',
+                    'r' => '\r',
+                    't' => '\t',
+                    'v' => '\u{b}',
+                    other => other,
+                });
+            }
+            Some('$') => {
+                chars.next();
+                out.push_str("$$");
+            }
+            Some('0') => {
+                chars.next();
+                let mut n = 0u32;
+                for _ in 0..3 {
+                    match chars.peek().and_then(|d| d.to_digit(8)) {
+                        Some(d) => {
+                            n = n * 8 + d;
+                            chars.next();
+                        }
+                        None => break,
+                    }
+                }
+                out.push(char::from_u32(n).unwrap_or('\u{fffd}'));
+            }
+            _ => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn lookup<'a>(resolved: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    resolved
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// compose-go template interpolation: `$$`, `$NAME`, `${NAME}`, and `${NAME[:]-default}`,
+/// `${NAME[:]?error}`, `${NAME[:]+replacement}` with nesting.
+fn substitute(s: &str, resolved: &[(String, String)]) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('{') {
+            let close = matching_brace(r).ok_or("unterminated ${ in a value")?;
+            out.push_str(&braced(&r[..close], resolved)?);
+            rest = &r[close + 1..];
+        } else {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if len == 0 {
+                out.push('$');
+            } else {
+                out.push_str(lookup(resolved, &rest[..len]).unwrap_or(""));
+                rest = &rest[len..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn matching_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn braced(inner: &str, resolved: &[(String, String)]) -> Result<String, String> {
+    let name_len = inner
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(inner.len());
+    let (name, op) = inner.split_at(name_len);
+    if name.is_empty() {
+        return Err(format!("invalid interpolation ${{{inner}}}"));
+    }
+    let value = lookup(resolved, name);
+    let (colon, op) = match op.strip_prefix(':') {
+        Some(o) => (true, o),
+        None => (false, op),
+    };
+    let unset = |v: Option<&str>| v.is_none() || (colon && v == Some(""));
+    let Some(kind) = op.chars().next() else {
+        return Ok(value.unwrap_or("").to_owned());
+    };
+    let arg = &op[1..];
+    match kind {
+        '-' if unset(value) => substitute(arg, resolved),
+        '-' => Ok(value.unwrap_or("").to_owned()),
+        '+' if unset(value) => Ok(String::new()),
+        '+' => substitute(arg, resolved),
+        '?' if unset(value) => Err(format!("required variable {name} is missing a value")),
+        '?' => Ok(value.unwrap_or("").to_owned()),
+        _ => Err(format!("invalid interpolation ${{{inner}}}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(text: &str, key: &str) -> Option<String> {
+        EnvFile::parse(text).unwrap().get(key).map(str::to_owned)
+    }
+
+    #[test]
+    fn reads_values_like_compose() {
+        assert_eq!(get("A=1\n", "A").as_deref(), Some("1"));
+        assert_eq!(get("A=x # c\n", "A").as_deref(), Some("x"));
+        assert_eq!(get("A=x#c\n", "A").as_deref(), Some("x#c"));
+        assert_eq!(get("A='x # $B'\n", "A").as_deref(), Some("x # $B"));
+        assert_eq!(get("B=2\nA=\"$B-${B}\"\n", "A").as_deref(), Some("2-2"));
+        assert_eq!(get("A=\"a\\tb\\n\"\n", "A").as_deref(), Some("a\tb\n"));
+        assert_eq!(get("A=\"\\$B\"\n", "A").as_deref(), Some("$B"));
+        assert_eq!(get("A=${X:-d}\n", "A").as_deref(), Some("d"));
+        assert_eq!(get("X=\nA=${X-d}\n", "A").as_deref(), Some(""));
+        assert_eq!(get("export A=1\n", "A").as_deref(), Some("1"));
+        assert_eq!(get("A: 1\n", "A").as_deref(), Some("1"));
+        assert_eq!(get("A = 1\r\n", "A").as_deref(), Some("1"));
+        assert_eq!(get("A='it\\'s'\n", "A").as_deref(), Some("it's"));
+        assert_eq!(get("A=a b c\n", "A").as_deref(), Some("a b c"));
+        assert_eq!(get("A=\"l1\nl2\"\nB=3", "B").as_deref(), Some("3"));
+        assert_eq!(get("A=\"l1\r\nl2\"\r\n", "A").as_deref(), Some("l1\nl2"));
+        assert_eq!(get("A=1\nA=2\n", "A").as_deref(), Some("2"));
+        assert_eq!(get("A\n", "A"), None);
+    }
+
+    #[test]
+    fn json_values_read_back_intact() {
+        let json = r#"[{"kty":"oct","k":"c2VjcmV0","alg":"HS256"}]"#;
+        let text = format!("JWT_KEYS={}\n", quote_value(json).unwrap());
+        assert_eq!(get(&text, "JWT_KEYS").as_deref(), Some(json));
+        // Unquoted JSON also reads intact (compose reads to the end of the line).
+        assert_eq!(get(&format!("K={json}\n"), "K").as_deref(), Some(json));
+    }
+
+    #[test]
+    fn render_is_identity() {
+        for text in [
+            "",
+            "A=1",
+            "\u{feff}A=1\n",
+            "# c\n\nexport A='x' # trailing\r\nB=\"m\nl\"\n  C = 3  \n",
+        ] {
+            assert_eq!(EnvFile::parse(text).unwrap().render(), text);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = EnvFile::parse("A=1\nB='open\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("unterminated"));
+        let e = EnvFile::parse("A=1\n\nB C=1\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        let e = EnvFile::parse("A=\"x\"\"y\"\n").unwrap_err();
+        assert!(e.message.contains("after the closing quote"));
+    }
+
+    #[test]
+    fn line_numbers_follow_multiline_values() {
+        let f = EnvFile::parse("A=\"1\n2\n3\"\nB=4\n").unwrap();
+        assert_eq!(f.entry("B").unwrap().1, 4);
+    }
+
+    #[test]
+    fn quoting_rules() {
+        assert_eq!(quote_value("eyJ.a-b_c").unwrap(), "eyJ.a-b_c");
+        assert_eq!(quote_value("{\"a\":1}").unwrap(), "'{\"a\":1}'");
+        assert_eq!(quote_value("").unwrap(), "");
+        assert!(quote_value("it's").is_err());
+        assert!(quote_value("a\nb").is_err());
+    }
+}
