@@ -1,0 +1,51 @@
+//! The command line: the top-level parser and the dispatch to each subcommand's `run`.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
+use crate::error::Result;
+
+/// JWT signing keys, JWKS and the asymmetric-key migration for self-hosted Supabase.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyctl",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok, 1 a check found problems, 2 usage or bad input, 3 refused as unsafe, 4 I/O.\nKEYCTL_NOW (RFC 3339) replaces the clock for every command."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a signing key (ES256, RS256, EdDSA, HS256) or convert a PEM key.
+    Generate(GenerateArgs),
+    /// Build or check JWT_KEYS (Auth) and JWT_JWKS (every other service).
+    Jwks(JwksArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    ///
+    /// # Errors
+    /// Whatever the subcommand reports.
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            Command::Generate(args) => args.run(),
+            Command::Jwks(args) => args.run(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_app() {
+        Cli::command().debug_assert();
+    }
+}

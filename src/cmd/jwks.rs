@@ -1,0 +1,297 @@
+//! `keyctl jwks`: build `JWT_JWKS` (and `JWT_KEYS`) from a project or from key files, or
+//! check a project's sets against SPEC §1.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde_json::{Map, Value};
+
+use crate::envfile::quote_value;
+use crate::error::{Error, Result};
+use crate::fsio::read_text;
+use crate::jwk::{self, Jwk};
+use crate::key::Material;
+use crate::keyset::{self, Inputs, Problem, derive_jwks, legacy_material};
+use crate::project::Project;
+use crate::ui;
+
+/// Output form of `jwks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwksFormat {
+    /// `NAME='value'` lines, ready for `.env`.
+    Env,
+    /// One JSON object keyed by variable name.
+    Json,
+}
+
+/// Arguments of `keyctl jwks`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  keyctl jwks --project /srv/supabase            # JWT_JWKS derived from JWT_KEYS\n  keyctl jwks --check --project /srv/supabase    # exit 1 and one line per problem\n  JWT_SECRET=… keyctl jwks --key new.pem --legacy-secret-env JWT_SECRET --signing-kid legacy")]
+pub struct JwksArgs {
+    /// Project directory holding `.env`.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// The env file to read (default: DIR/.env).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Build the sets from key files instead of a project (JWK, JWK set or PEM); repeatable.
+    #[arg(long = "key", value_name = "FILE", conflicts_with_all = ["project", "env_file", "check"])]
+    pub keys: Vec<PathBuf>,
+    /// With --key: the kid of the signing key, or `legacy` for the JWT_SECRET key.
+    #[arg(long, value_name = "KID", requires = "keys")]
+    pub signing_kid: Option<String>,
+    /// With --key: add the legacy HS256 key, reading JWT_SECRET from this environment variable.
+    #[arg(long, value_name = "NAME", requires = "keys")]
+    pub legacy_secret_env: Option<String>,
+    /// Check the project's JWT_KEYS, JWT_JWKS and JWT_SECRET; exit 1 on any problem.
+    #[arg(long)]
+    pub check: bool,
+    /// Output form.
+    #[arg(long, value_enum, default_value_t = JwksFormat::Env)]
+    pub format: JwksFormat,
+    /// With --project: print JWT_KEYS (private keys) too.
+    #[arg(long)]
+    pub private: bool,
+}
+
+impl JwksArgs {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// Problems found by --check (exit 1), bad input (exit 2), I/O (exit 4).
+    pub fn run(self) -> Result<()> {
+        if self.check {
+            return self.check_project();
+        }
+        if !self.keys.is_empty() {
+            return self.from_files();
+        }
+        if self.project.is_none() && self.env_file.is_none() {
+            return Err(Error::Usage(
+                "name a project with --project DIR (or --env-file FILE), or key files with --key FILE".into(),
+            ));
+        }
+        self.from_project()
+    }
+
+    fn check_project(&self) -> Result<()> {
+        let project = Project::load(self.project.as_deref(), self.env_file.as_deref())?;
+        let problems = keyset::check(&project_inputs(&project));
+        if problems.is_empty() {
+            let summary = match project.env.get_nonempty("JWT_KEYS") {
+                None => "no JWT_KEYS: the project verifies with JWT_SECRET only (legacy)".to_owned(),
+                Some(text) => {
+                    let keys = keyset::parse_private_set(text, "JWT_KEYS").unwrap_or_default();
+                    let signer = keys.iter().find(|k| k.can_sign());
+                    format!(
+                        "{} key(s), signing with {}; JWT_JWKS in step",
+                        keys.len(),
+                        signer.map_or("?".into(), describe)
+                    )
+                }
+            };
+            ui::out(&format!("ok: {}: {summary}", project.env_path.display()));
+            return Ok(());
+        }
+        report(&problems);
+        Err(Error::Problems {
+            count: problems.len(),
+        })
+    }
+
+    fn from_project(&self) -> Result<()> {
+        let project = Project::load(self.project.as_deref(), self.env_file.as_deref())?;
+        let (text, place) = project.value("JWT_KEYS").filter(|(v, _)| !v.trim().is_empty()).ok_or_else(|| {
+            Error::bad(
+                project.place("JWT_KEYS"),
+                "is empty or not set: the project still uses only JWT_SECRET (start the migration with keyctl migrate, or create a key with keyctl generate --format env)",
+            )
+        })?;
+        let keys = keyset::parse_private_set(text, &place).map_err(|p| first_problem(&p))?;
+        let jwks = derive_jwks(&keys).to_string();
+        let mut inputs = project_inputs(&project);
+        inputs.jwt_jwks = Some((&jwks, "derived JWT_JWKS".into()));
+        let problems = keyset::check(&inputs);
+        if !problems.is_empty() {
+            report(&problems);
+            return Err(first_problem(&problems));
+        }
+        let mut vars = Vec::new();
+        if self.private {
+            vars.push(("JWT_KEYS", text.to_owned()));
+        }
+        vars.push(("JWT_JWKS", jwks));
+        print_vars(&vars, self.format)
+    }
+
+    fn from_files(&self) -> Result<()> {
+        let mut keys: Vec<(Material, Option<String>, bool)> = Vec::new();
+        let mut secret = None;
+        if let Some(name) = &self.legacy_secret_env {
+            let value = std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                Error::bad(format!("--legacy-secret-env {name}"), "the environment variable is not set")
+            })?;
+            keys.push((legacy_material(&value), None, false));
+            secret = Some(value);
+        }
+        for path in &self.keys {
+            for k in load_key_file(path)? {
+                if !k.material.is_private() {
+                    return Err(Error::bad(
+                        path.display().to_string(),
+                        "holds a public key only; JWT_KEYS needs the private key (Auth signs with it)",
+                    ));
+                }
+                let kid = k.kid.clone().or_else(|| Some(jwk::thumbprint(&k.material)));
+                let signs = k.can_sign();
+                keys.push((k.material, kid, signs));
+            }
+        }
+        let signer = self.pick_signer(&keys)?;
+        let list: Vec<(Material, Option<String>)> =
+            keys.into_iter().map(|(m, kid, _)| (m, kid)).collect();
+        let private = keyset::render_private_set(&list, signer).to_string();
+        let parsed = keyset::parse_private_set(&private, "JWT_KEYS").map_err(|p| first_problem(&p))?;
+        let jwks = derive_jwks(&parsed).to_string();
+        let problems = keyset::check(&Inputs {
+            jwt_keys: Some((&private, "JWT_KEYS".into())),
+            jwt_jwks: Some((&jwks, "JWT_JWKS".into())),
+            jwt_secret: secret.as_deref().map(|s| (s, "JWT_SECRET".to_owned())),
+        });
+        if !problems.is_empty() {
+            report(&problems);
+            return Err(first_problem(&problems));
+        }
+        print_vars(&[("JWT_KEYS", private), ("JWT_JWKS", jwks)], self.format)
+    }
+
+    fn pick_signer(&self, keys: &[(Material, Option<String>, bool)]) -> Result<usize> {
+        if let Some(want) = &self.signing_kid {
+            if want == "legacy" {
+                return keys.iter().position(|(_, kid, _)| kid.is_none()).ok_or_else(|| {
+                    Error::Usage("--signing-kid legacy needs --legacy-secret-env NAME".into())
+                });
+            }
+            return keys
+                .iter()
+                .position(|(_, kid, _)| kid.as_deref() == Some(want.as_str()))
+                .ok_or_else(|| Error::bad(format!("--signing-kid {want}"), "no key file has this kid"));
+        }
+        let marked: Vec<usize> = (0..keys.len()).filter(|i| keys[*i].2).collect();
+        if let [one] = marked.as_slice() {
+            return Ok(*one);
+        }
+        let asymmetric: Vec<usize> = (0..keys.len()).filter(|i| keys[*i].1.is_some()).collect();
+        match asymmetric.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(Error::Usage("no key to sign with: pass --key FILE".into())),
+            _ => Err(Error::Usage(
+                "several keys could sign: name the signing key with --signing-kid KID".into(),
+            )),
+        }
+    }
+}
+
+/// The project's three values with their places.
+#[must_use]
+pub fn project_inputs(project: &Project) -> Inputs<'_> {
+    Inputs {
+        jwt_keys: project.value("JWT_KEYS"),
+        jwt_jwks: project.value("JWT_JWKS"),
+        jwt_secret: project.value("JWT_SECRET"),
+    }
+}
+
+fn describe(k: &Jwk) -> String {
+    match &k.kid {
+        Some(kid) => format!("{} kid {kid}", k.material.alg()),
+        None => "the legacy JWT_SECRET (HS256)".into(),
+    }
+}
+
+fn report(problems: &[Problem]) {
+    for p in problems {
+        ui::out(&p.to_string());
+    }
+    ui::note(&format!("{} problem(s) found", problems.len()));
+}
+
+fn first_problem(problems: &[Problem]) -> Error {
+    let p = &problems[0];
+    let more = if problems.len() > 1 {
+        format!(" (and {} more)", problems.len() - 1)
+    } else {
+        String::new()
+    };
+    Error::bad(
+        p.place.clone(),
+        format!(
+            "{}{}{more}",
+            p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(),
+            p.message
+        ),
+    )
+}
+
+fn print_vars(vars: &[(&str, String)], format: JwksFormat) -> Result<()> {
+    match format {
+        JwksFormat::Env => {
+            let mut text = String::new();
+            for (name, value) in vars {
+                let quoted = quote_value(value).map_err(|e| Error::bad(*name, e))?;
+                text.push_str(&format!("{name}={quoted}\n"));
+            }
+            ui::out(&text);
+        }
+        JwksFormat::Json => {
+            let mut obj = Map::new();
+            for (name, value) in vars {
+                let v: Value = serde_json::from_str(value).expect("keyctl renders valid JSON");
+                obj.insert((*name).to_owned(), v);
+            }
+            ui::out(&serde_json::to_string_pretty(&Value::Object(obj)).expect("JSON renders"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a key file: a JWK, a JWK array, a `{"keys":[…]}` set, or a PEM key.
+fn load_key_file(path: &Path) -> Result<Vec<Jwk>> {
+    let text = read_text(path)?;
+    let place = path.display().to_string();
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        let material = Material::from_pem(&text).map_err(|e| Error::bad(&place, e.0))?;
+        return Ok(vec![Jwk {
+            kid: None,
+            alg: Some(material.alg().as_str().into()),
+            key_ops: None,
+            material,
+        }]);
+    }
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        Error::bad(format!("{place}:{}", e.line()), "not valid JSON")
+    })?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut o) if o.contains_key("keys") => match o.remove("keys") {
+            Some(Value::Array(items)) => items,
+            _ => return Err(Error::bad(&place, "\"keys\" must be an array")),
+        },
+        v @ Value::Object(_) => vec![v],
+        _ => return Err(Error::bad(&place, "expected a JWK, a JWK array or {\"keys\":[…]}")),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            Jwk::from_json(item).map_err(|e| {
+                let who = item
+                    .get("kid")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("key #{}", i + 1), |k| format!("kid {k}"));
+                Error::bad(format!("{place} {who}"), e.0)
+            })
+        })
+        .collect()
+}

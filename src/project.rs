@@ -1,0 +1,69 @@
+//! A self-hosted Supabase project on disk: where its `.env` is, and the values keyctl reads
+//! from it with their places (`.env:37`). Reading only; edits go through `fsio`.
+
+use std::path::{Path, PathBuf};
+
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::fsio;
+
+/// A loaded project.
+#[derive(Debug)]
+pub struct Project {
+    /// The `.env` file.
+    pub env_path: PathBuf,
+    /// Its parsed contents.
+    pub env: EnvFile,
+}
+
+/// Finds the `.env`: `--env-file` wins, else `DIR/.env`.
+///
+/// # Errors
+/// Neither was given, or the directory has no `.env`.
+pub fn env_path(project: Option<&Path>, env_file: Option<&Path>) -> Result<PathBuf> {
+    match (env_file, project) {
+        (Some(f), _) => Ok(f.to_path_buf()),
+        (None, Some(dir)) => {
+            if !dir.is_dir() {
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    message: "is not a directory".into(),
+                });
+            }
+            Ok(dir.join(".env"))
+        }
+        (None, None) => Err(Error::Usage(
+            "name a project with --project DIR or an env file with --env-file FILE".into(),
+        )),
+    }
+}
+
+impl Project {
+    /// Reads and parses the project's `.env`.
+    ///
+    /// # Errors
+    /// The file cannot be read (exit 4) or parsed (exit 2, with the line).
+    pub fn load(project: Option<&Path>, env_file: Option<&Path>) -> Result<Project> {
+        let env_path = env_path(project, env_file)?;
+        let text = fsio::read_text(&env_path)?;
+        let env = EnvFile::parse(&text).map_err(|e| {
+            Error::bad(format!("{}:{}", env_path.display(), e.line), e.message)
+        })?;
+        Ok(Project { env_path, env })
+    }
+
+    /// `FILE:LINE VAR` for a variable set in the `.env`, or `FILE VAR` when it is not.
+    #[must_use]
+    pub fn place(&self, var: &str) -> String {
+        match self.env.entry(var) {
+            Some((_, line)) => format!("{}:{line} {var}", self.env_path.display()),
+            None => format!("{} {var}", self.env_path.display()),
+        }
+    }
+
+    /// A variable's value with its place, if set.
+    #[must_use]
+    pub fn value(&self, var: &str) -> Option<(&str, String)> {
+        self.env.get(var).map(|v| (v, self.place(var)))
+    }
+}

@@ -1,0 +1,93 @@
+//! The only module that prints or asks: stdout for results, stderr for notes, warnings,
+//! errors and progress, and dialoguer prompts only when both stdin and stderr are terminals.
+//! Colour is used on a terminal and never when `NO_COLOR` is set.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Writes a result to stdout. A closed pipe (`keyctl … | head`) is not an error.
+pub fn out(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| if text.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") })
+        .and_then(|()| stdout.flush());
+}
+
+fn colour() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn tagged(tag: &str, code: &str, text: &str) {
+    if colour() {
+        eprintln!("\x1b[{code}m{tag}\x1b[0m {text}");
+    } else {
+        eprintln!("{tag} {text}");
+    }
+}
+
+/// An error line: `error: …`.
+pub fn error(text: &str) {
+    tagged("error:", "1;31", text);
+}
+
+/// A warning line: `warning: …`.
+pub fn warn(text: &str) {
+    tagged("warning:", "1;33", text);
+}
+
+/// An informational line on stderr.
+pub fn note(text: &str) {
+    eprintln!("{text}");
+}
+
+/// Whether keyctl may ask questions: stdin and stderr are both terminals.
+#[must_use]
+pub fn interactive() -> bool {
+    io::stdin().is_terminal() && io::stderr().is_terminal()
+}
+
+/// Asks the user to pick one of `items` (returns its index), starting on `default`.
+/// `None` when the prompt could not be shown or was cancelled.
+#[must_use]
+pub fn select(prompt: &str, items: &[&str], default: usize) -> Option<usize> {
+    dialoguer::Select::new()
+        .with_prompt(prompt)
+        .items(items)
+        .default(default)
+        .interact_opt()
+        .ok()
+        .flatten()
+}
+
+/// Runs `work`, showing an elapsed-time line on stderr while it runs when stderr is a
+/// terminal and `show` is set.
+pub fn with_progress<T: Send>(label: &str, show: bool, work: impl FnOnce() -> T + Send) -> T {
+    if !show || !io::stderr().is_terminal() {
+        return work();
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let flag = Arc::clone(&done);
+        s.spawn(move || {
+            let start = Instant::now();
+            let frames = ['|', '/', '-', '\\'];
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                eprint!("\r{} {label} {:.1}s", frames[i % 4], start.elapsed().as_secs_f32());
+                i += 1;
+                let _ = rx.recv_timeout(Duration::from_millis(100));
+            }
+            eprint!("\r\x1b[2K");
+        });
+        let result = work();
+        done.store(true, Ordering::Relaxed);
+        let _ = tx.send(());
+        result
+    })
+}
