@@ -77,7 +77,10 @@ pub struct EnvFile {
 }
 
 fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\u{b}' | '\u{c}' | '\r' | '\u{85}' | '\u{a0}')
+    matches!(
+        c,
+        ' ' | '\t' | '\u{b}' | '\u{c}' | '\r' | '\u{85}' | '\u{a0}'
+    )
 }
 
 fn is_key_char(c: char) -> bool {
@@ -237,8 +240,11 @@ fn parse_statement(
     let key = stmt[..sep].trim_end_matches(is_space);
     check_key(key).map_err(|m| err(number, m))?;
     let after_sep = stmt_start + sep + 1;
-    let value_start = after_sep + (text[after_sep..content_end].len()
-        - text[after_sep..content_end].trim_start_matches(is_space).len());
+    let value_start = after_sep
+        + (text[after_sep..content_end].len()
+            - text[after_sep..content_end]
+                .trim_start_matches(is_space)
+                .len());
     let first = text[value_start..].chars().next();
     let entry = |value_span: Range<usize>, quote: Quote, value: String| {
         LineKind::Entry(Entry {
@@ -251,9 +257,8 @@ fn parse_statement(
     };
     match first {
         Some(q @ ('\'' | '"')) if value_start < content_end => {
-            let (raw, close) = scan_quoted(text, value_start, q).ok_or_else(|| {
-                err(number, format!("unterminated quoted value for {key}"))
-            })?;
+            let (raw, close) = scan_quoted(text, value_start, q)
+                .ok_or_else(|| err(number, format!("unterminated quoted value for {key}")))?;
             let consumed = 1 + text[value_start..close].matches('\n').count();
             let close_line = number + consumed - 1;
             let (tail_end, tail_next) = line_end(text, close + 1);
@@ -269,15 +274,27 @@ fn parse_statement(
             } else {
                 raw
             };
-            let quote = if q == '"' { Quote::Double } else { Quote::Single };
-            Ok((entry(value_start..close + 1, quote, value), tail_next, consumed))
+            let quote = if q == '"' {
+                Quote::Double
+            } else {
+                Quote::Single
+            };
+            Ok((
+                entry(value_start..close + 1, quote, value),
+                tail_next,
+                consumed,
+            ))
         }
         _ => {
             let raw = &text[value_start..content_end];
             let raw = raw.find(" #").map_or(raw, |i| &raw[..i]);
             let raw = raw.trim_end_matches(char::is_whitespace);
             let value = substitute(raw, resolved).map_err(|m| err(number, m))?;
-            Ok((entry(value_start..value_start + raw.len(), Quote::None, value), next, 1))
+            Ok((
+                entry(value_start..value_start + raw.len(), Quote::None, value),
+                next,
+                1,
+            ))
         }
     }
 }
@@ -287,7 +304,9 @@ fn check_key(key: &str) -> Result<(), String> {
         return Err("a line with no variable name".into());
     }
     match key.chars().find(|c| !is_key_char(*c)) {
-        Some(c) => Err(format!("unexpected character {c:?} in variable name {key:?}")),
+        Some(c) => Err(format!(
+            "unexpected character {c:?} in variable name {key:?}"
+        )),
         None => Ok(()),
     }
 }

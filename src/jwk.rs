@@ -218,14 +218,18 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>,
 fn bytes(obj: &Map<String, Value>, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
     field(obj, name)?
         .map(|s| {
-            b64::decode(s).map(Zeroizing::new).ok_or_else(|| {
-                KeyError(format!("\"{name}\" is not unpadded base64url"))
-            })
+            b64::decode(s)
+                .map(Zeroizing::new)
+                .ok_or_else(|| KeyError(format!("\"{name}\" is not unpadded base64url")))
         })
         .transpose()
 }
 
-fn required(obj: &Map<String, Value>, name: &str, kty: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+fn required(
+    obj: &Map<String, Value>,
+    name: &str,
+    kty: &str,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     bytes(obj, name)?.ok_or_else(|| KeyError(format!("{kty} key without \"{name}\"")))
 }
 
@@ -326,7 +330,10 @@ fn okp_from_json(obj: &Map<String, Value>) -> Result<Material, KeyError> {
 }
 
 fn uint(bytes: &[u8]) -> &[u8] {
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+    let first = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
     &bytes[first..]
 }
 
@@ -423,7 +430,9 @@ mod tests {
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["kty", "crv", "x", "y", "d", "kid", "alg", "use", "key_ops", "ext"]
+            [
+                "kty", "crv", "x", "y", "d", "kid", "alg", "use", "key_ops", "ext"
+            ]
         );
     }
 
@@ -441,8 +450,13 @@ mod tests {
     fn rfc7638_example_thumbprint() {
         // RFC 7638 §3.1: the RSA key whose thumbprint is NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs.
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        let m = Jwk::from_json(&json!({"kty":"RSA","n":n,"e":"AQAB"})).unwrap().material;
-        assert_eq!(thumbprint(&m), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let m = Jwk::from_json(&json!({"kty":"RSA","n":n,"e":"AQAB"}))
+            .unwrap()
+            .material;
+        assert_eq!(
+            thumbprint(&m),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

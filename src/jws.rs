@@ -17,7 +17,11 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 ///
 /// # Errors
 /// The key is public only.
-pub fn sign(material: &Material, kid: Option<&str>, claims: &Map<String, Value>) -> Result<String, KeyError> {
+pub fn sign(
+    material: &Material,
+    kid: Option<&str>,
+    claims: &Map<String, Value>,
+) -> Result<String, KeyError> {
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(material.alg().as_str().into()));
     if let Some(kid) = kid {
@@ -85,7 +89,8 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, MalformedToken> {
         )));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad("not a JWT: expected three dot-separated segments"));
     };
@@ -114,7 +119,10 @@ mod tests {
     use serde_json::json;
 
     fn claims() -> Map<String, Value> {
-        json!({"role":"anon","iss":"supabase"}).as_object().unwrap().clone()
+        json!({"role":"anon","iss":"supabase"})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::str::FromStr;
 
 use ed25519_dalek::pkcs8::KeypairBytes;
 use hmac::{KeyInit, Mac};
-use rsa::Generate;
 use pkcs8::der::{Decode, Encode, asn1::ObjectIdentifier, pem};
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::Generate;
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::traits::PublicKeyParts;
 use signature::{Signer, Verifier};
@@ -87,7 +87,9 @@ impl FromStr for Alg {
         Alg::ALL
             .into_iter()
             .find(|a| a.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown algorithm {s:?} (expected ES256, RS256, EdDSA or HS256)"))
+            .ok_or_else(|| {
+                format!("unknown algorithm {s:?} (expected ES256, RS256, EdDSA or HS256)")
+            })
     }
 }
 
@@ -116,7 +118,11 @@ impl fmt::Debug for Material {
             f,
             "Material({}, {}, [redacted])",
             self.alg(),
-            if self.is_private() { "private" } else { "public" }
+            if self.is_private() {
+                "private"
+            } else {
+                "public"
+            }
         )
     }
 }
@@ -139,9 +145,9 @@ impl Material {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         Ok(match alg {
             Alg::Es256 => Material::EcPrivate(p256::ecdsa::SigningKey::generate_from_rng(&mut rng)),
-            Alg::EdDsa => Material::EdPrivate(Box::new(ed25519_dalek::SigningKey::generate(
-                &mut rng,
-            ))),
+            Alg::EdDsa => {
+                Material::EdPrivate(Box::new(ed25519_dalek::SigningKey::generate(&mut rng)))
+            }
             Alg::Rs256 => {
                 check_rsa_bits(rsa_bits)?;
                 let key = rsa::PrivateKey::new(&mut getrandom::SysRng, rsa_bits)
@@ -226,8 +232,9 @@ impl Material {
     #[must_use]
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
         match self.public() {
-            Material::EcPublic(k) => p256::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(message, &s).is_ok()),
+            Material::EcPublic(k) => {
+                p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(message, &s).is_ok())
+            }
             Material::RsaPublic(k) => {
                 let verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(*k);
                 rsa::pkcs1v15::Signature::try_from(sig)
@@ -336,7 +343,7 @@ pub fn check_rsa_bits(bits: usize) -> Result<(), KeyError> {
             "RSA-{bits} is too weak: keyctl requires at least {RSA_MIN_BITS} bits"
         )));
     }
-    if bits % 8 != 0 || bits > 16384 {
+    if !bits.is_multiple_of(8) || bits > 16384 {
         return Err(err(format!("RSA-{bits} is not a supported key size")));
     }
     Ok(())
@@ -507,7 +514,11 @@ mod tests {
         let (_, der) = pem::decode_vec(pem.as_bytes()).unwrap();
         // SEQUENCE { INTEGER 0 (v1), … }: a v2 document would carry version 1.
         assert_eq!(&der[2..5], &[0x02, 0x01, 0x00]);
-        assert_eq!(der.len(), 48, "v1 Ed25519 PKCS#8 is 48 bytes, like openssl genpkey");
+        assert_eq!(
+            der.len(),
+            48,
+            "v1 Ed25519 PKCS#8 is 48 bytes, like openssl genpkey"
+        );
     }
 
     #[test]
@@ -520,7 +531,8 @@ mod tests {
     fn garbage_and_encrypted_pem_are_refused_without_echoing() {
         let e = Material::from_pem("hello").unwrap_err();
         assert!(e.0.contains("not a PEM"));
-        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
         assert!(Material::from_pem(enc).unwrap_err().0.contains("encrypted"));
     }
 

@@ -167,7 +167,9 @@ fn check_members(keys: &[Jwk], place: &str, private_set: bool, problems: &mut Ve
     for (i, k) in keys.iter().enumerate() {
         let label = || Some(key_label(i, k.kid.as_deref()));
         match &k.kid {
-            Some(kid) if kid.is_empty() => problems.push(problem(place, label(), "has an empty kid")),
+            Some(kid) if kid.is_empty() => {
+                problems.push(problem(place, label(), "has an empty kid"))
+            }
             Some(kid) => {
                 if !kids.insert(kid.clone()) {
                     problems.push(problem(place, label(), "duplicate kid: keys are looked up by kid, and the later one silently replaces the earlier"));
@@ -182,7 +184,10 @@ fn check_members(keys: &[Jwk], place: &str, private_set: bool, problems: &mut Ve
             None => problems.push(problem(
                 place,
                 label(),
-                format!("{} key without kid: tokens it signs cannot be matched to it", k.material.alg().kty()),
+                format!(
+                    "{} key without kid: tokens it signs cannot be matched to it",
+                    k.material.alg().kty()
+                ),
             )),
         }
         let want = k.material.alg().as_str();
@@ -192,14 +197,30 @@ fn check_members(keys: &[Jwk], place: &str, private_set: bool, problems: &mut Ve
             Some(_) => {}
         }
         match &k.key_ops {
-            None => problems.push(problem(place, label(), "has no \"key_ops\" (expected [\"sign\",\"verify\"] or [\"verify\"])")),
+            None => problems.push(problem(
+                place,
+                label(),
+                "has no \"key_ops\" (expected [\"sign\",\"verify\"] or [\"verify\"])",
+            )),
             Some(ops) => {
                 if let Some(op) = ops.iter().find(|o| *o != "sign" && *o != "verify") {
-                    problems.push(problem(place, label(), format!("key_ops lists {op:?}; only \"sign\" and \"verify\" are used")));
+                    problems.push(problem(
+                        place,
+                        label(),
+                        format!("key_ops lists {op:?}; only \"sign\" and \"verify\" are used"),
+                    ));
                 } else if !ops.iter().any(|o| o == "verify") {
-                    problems.push(problem(place, label(), "key_ops lacks \"verify\": the key would not verify its own tokens"));
+                    problems.push(problem(
+                        place,
+                        label(),
+                        "key_ops lacks \"verify\": the key would not verify its own tokens",
+                    ));
                 } else if !private_set && ops.iter().any(|o| o == "sign") {
-                    problems.push(problem(place, label(), "key_ops lists \"sign\" in JWT_JWKS; published keys only verify"));
+                    problems.push(problem(
+                        place,
+                        label(),
+                        "key_ops lists \"sign\" in JWT_JWKS; published keys only verify",
+                    ));
                 }
             }
         }
@@ -243,7 +264,10 @@ pub fn render_private_set(keys: &[(Material, Option<String>)], signer: usize) ->
 pub fn same_key(a: &Material, b: &Material) -> bool {
     match (a, b) {
         (Material::Oct(x), Material::Oct(y)) => x.as_slice() == y.as_slice(),
-        _ => crate::key::public_der(a).is_some() && crate::key::public_der(a) == crate::key::public_der(b),
+        _ => {
+            crate::key::public_der(a).is_some()
+                && crate::key::public_der(a) == crate::key::public_der(b)
+        }
     }
 }
 
@@ -259,7 +283,11 @@ fn read_public_set(text: &str, place: &str, problems: &mut Vec<Problem>) -> Opti
         Value::Object(o) => match o.get("keys") {
             Some(Value::Array(items)) => items.clone(),
             _ => {
-                problems.push(problem(place, None, "must be {\"keys\":[…]} with a \"keys\" array"));
+                problems.push(problem(
+                    place,
+                    None,
+                    "must be {\"keys\":[…]} with a \"keys\" array",
+                ));
                 return None;
             }
         },
@@ -306,12 +334,27 @@ pub fn check(inputs: &Inputs<'_>) -> Vec<Problem> {
     if let Some((s, place)) = secret
         && s.chars().count() < MIN_SECRET_LEN
     {
-        problems.push(problem(place, None, format!("is {} characters; PostgREST 13 refuses secrets shorter than {MIN_SECRET_LEN}", s.chars().count())));
+        problems.push(problem(
+            place,
+            None,
+            format!(
+                "is {} characters; PostgREST 13 refuses secrets shorter than {MIN_SECRET_LEN}",
+                s.chars().count()
+            ),
+        ));
     }
-    let keys_in = inputs.jwt_keys.as_ref().filter(|(v, _)| !v.trim().is_empty());
-    let jwks_in = inputs.jwt_jwks.as_ref().filter(|(v, _)| !v.trim().is_empty());
-    let private = keys_in.map(|(text, place)| (read_private_set(text, place, &mut problems), place));
-    let public = jwks_in.and_then(|(text, place)| read_public_set(text, place, &mut problems).map(|k| (k, place)));
+    let keys_in = inputs
+        .jwt_keys
+        .as_ref()
+        .filter(|(v, _)| !v.trim().is_empty());
+    let jwks_in = inputs
+        .jwt_jwks
+        .as_ref()
+        .filter(|(v, _)| !v.trim().is_empty());
+    let private =
+        keys_in.map(|(text, place)| (read_private_set(text, place, &mut problems), place));
+    let public = jwks_in
+        .and_then(|(text, place)| read_public_set(text, place, &mut problems).map(|k| (k, place)));
 
     if let Some((keys, place)) = &private {
         for (i, k) in keys.iter().enumerate() {
@@ -326,14 +369,22 @@ pub fn check(inputs: &Inputs<'_>) -> Vec<Problem> {
         }
     }
     match (&private, &public) {
-        (Some((keys, _)), Some((published, jplace))) if !problems_in(&problems, &[keys_in, jwks_in]) => {
+        (Some((keys, _)), Some((published, jplace)))
+            if !problems_in(&problems, &[keys_in, jwks_in]) =>
+        {
             compare_sets(keys, published, jplace, &mut problems);
         }
-        (Some((keys, _)), None) if jwks_in.is_none() && keys.iter().any(|k| k.material.alg().is_asymmetric()) => {
+        (Some((keys, _)), None)
+            if jwks_in.is_none() && keys.iter().any(|k| k.material.alg().is_asymmetric()) =>
+        {
             problems.push(problem("JWT_JWKS", None, "is not set while JWT_KEYS holds asymmetric keys: PostgREST, Realtime, Storage and Edge Functions cannot verify their tokens (run: keyctl jwks --project DIR)"));
         }
         (None, Some((published, jplace))) if !published.is_empty() && inputs.jwt_keys.is_some() => {
-            problems.push(problem(jplace, None, "is set while JWT_KEYS is empty: Auth does not sign with any of the published keys"));
+            problems.push(problem(
+                jplace,
+                None,
+                "is set while JWT_KEYS is empty: Auth does not sign with any of the published keys",
+            ));
         }
         _ => {}
     }
@@ -419,8 +470,14 @@ mod tests {
     fn object_in_jwt_keys_and_array_in_jwks_are_named() {
         let (keys, jwks) = dual();
         let p = check(&inputs(&jwks, &keys, SECRET));
-        assert!(p.iter().any(|p| p.place == "JWT_KEYS" && p.message.contains("not {\"keys\"")));
-        assert!(p.iter().any(|p| p.place == "JWT_JWKS" && p.message.contains("not an array")));
+        assert!(
+            p.iter()
+                .any(|p| p.place == "JWT_KEYS" && p.message.contains("not {\"keys\""))
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.place == "JWT_JWKS" && p.message.contains("not an array"))
+        );
     }
 
     #[test]
@@ -435,14 +492,29 @@ mod tests {
 
     #[test]
     fn missing_alg_and_short_secret_and_wrong_oct() {
-        let keys = vec![(legacy_material("other-secret-value-long-enough-xxxxx"), None), pair(Alg::Es256, "n")];
+        let keys = vec![
+            (
+                legacy_material("other-secret-value-long-enough-xxxxx"),
+                None,
+            ),
+            pair(Alg::Es256, "n"),
+        ];
         let mut set = render_private_set(&keys, 0);
         set[1].as_object_mut().unwrap().remove("alg");
         let text = set.to_string();
         let p = check(&inputs(&text, "", "short"));
-        assert!(p.iter().any(|p| p.place == "JWT_SECRET" && p.message.contains("5 characters")));
-        assert!(p.iter().any(|p| p.key.as_deref() == Some("kid n") && p.message.contains("no \"alg\"")));
-        assert!(p.iter().any(|p| p.message.contains("not base64url(JWT_SECRET)")));
+        assert!(
+            p.iter()
+                .any(|p| p.place == "JWT_SECRET" && p.message.contains("5 characters"))
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.key.as_deref() == Some("kid n") && p.message.contains("no \"alg\""))
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.message.contains("not base64url(JWT_SECRET)"))
+        );
     }
 
     #[test]
@@ -454,10 +526,17 @@ mod tests {
         leaked["key_ops"] = json!(["verify"]);
         let jwks = json!({"keys":[derive_jwks(&parsed)["keys"][0].clone(), leaked]}).to_string();
         let p = check(&inputs(&keys, &jwks, SECRET));
-        assert!(p.iter().any(|p| p.message.contains("private members (d)")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.message.contains("private members (d)")),
+            "{p:?}"
+        );
         let jwks = json!({"keys":[derive_jwks(&parsed)["keys"][0].clone(), jwk::public_json(&other.0, Some("new"))]}).to_string();
         let p = check(&inputs(&keys, &jwks, SECRET));
-        assert!(p.iter().any(|p| p.key.as_deref() == Some("kid new") && p.message.contains("differs")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.key.as_deref() == Some("kid new") && p.message.contains("differs")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -46,9 +46,8 @@ impl Project {
     pub fn load(project: Option<&Path>, env_file: Option<&Path>) -> Result<Project> {
         let env_path = env_path(project, env_file)?;
         let text = fsio::read_text(&env_path)?;
-        let env = EnvFile::parse(&text).map_err(|e| {
-            Error::bad(format!("{}:{}", env_path.display(), e.line), e.message)
-        })?;
+        let env = EnvFile::parse(&text)
+            .map_err(|e| Error::bad(format!("{}:{}", env_path.display(), e.line), e.message))?;
         Ok(Project { env_path, env })
     }
 

@@ -14,7 +14,13 @@ pub fn out(text: &str) {
     let mut stdout = io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
-        .and_then(|()| if text.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") })
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                stdout.write_all(b"\n")
+            }
+        })
         .and_then(|()| stdout.flush());
 }
 
@@ -79,7 +85,11 @@ pub fn with_progress<T: Send>(label: &str, show: bool, work: impl FnOnce() -> T 
             let frames = ['|', '/', '-', '\\'];
             let mut i = 0;
             while !flag.load(Ordering::Relaxed) {
-                eprint!("\r{} {label} {:.1}s", frames[i % 4], start.elapsed().as_secs_f32());
+                eprint!(
+                    "\r{} {label} {:.1}s",
+                    frames[i % 4],
+                    start.elapsed().as_secs_f32()
+                );
                 i += 1;
                 let _ = rx.recv_timeout(Duration::from_millis(100));
             }

@@ -39,7 +39,9 @@ pub enum Format {
 
 /// Arguments of `keyctl generate`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  keyctl generate                       # ES256 private JWK on stdout\n  keyctl generate --format env >> .env  # JWT_KEYS= and JWT_JWKS= for a new project\n  keyctl generate --alg RS256 --rsa-bits 3072 --format pem --out keys/\n  keyctl generate --from-pem old.pem --format jwk")]
+#[command(
+    after_help = "Examples:\n  keyctl generate                       # ES256 private JWK on stdout\n  keyctl generate --format env >> .env  # JWT_KEYS= and JWT_JWKS= for a new project\n  keyctl generate --alg RS256 --rsa-bits 3072 --format pem --out keys/\n  keyctl generate --from-pem old.pem --format jwk"
+)]
 pub struct GenerateArgs {
     /// Algorithm: ES256 (default, verified by every Supabase service), RS256, EdDSA or HS256.
     #[arg(long, value_parser = parse_alg)]
@@ -131,10 +133,14 @@ impl GenerateArgs {
             }
         };
         if material.alg() == Alg::EdDsa {
-            ui::warn("EdDSA: Edge Functions and supabase-js auth.getClaims() cannot verify Ed25519 tokens; ES256 is verified everywhere");
+            ui::warn(
+                "EdDSA: Edge Functions and supabase-js auth.getClaims() cannot verify Ed25519 tokens; ES256 is verified everywhere",
+            );
         }
         let kid = match (&self.kid, self.kid_format) {
-            (Some(k), _) if k.is_empty() => return Err(Error::Usage("--kid must not be empty".into())),
+            (Some(k), _) if k.is_empty() => {
+                return Err(Error::Usage("--kid must not be empty".into()));
+            }
             (Some(k), _) => k.clone(),
             (None, KidFormat::Uuid) => new_uuid()?,
             (None, KidFormat::Thumbprint) => jwk::thumbprint(&material),
@@ -146,7 +152,11 @@ impl GenerateArgs {
                 let files = out.files(format, dir)?;
                 fsio::write_new_files(&files, self.force)?;
                 for f in &files {
-                    let mode = if f.privacy == Privacy::Private { " (0600)" } else { "" };
+                    let mode = if f.privacy == Privacy::Private {
+                        " (0600)"
+                    } else {
+                        ""
+                    };
                     ui::note(&format!("wrote {}{mode}", f.path.display()));
                 }
             }
@@ -171,8 +181,10 @@ impl<'m> Output<'m> {
         let public_jwk = if material.alg().is_asymmetric() {
             jwk::public_json(material, Some(kid))
         } else {
-            keyset::derive_jwks(&[jwk::Jwk::from_json(private_jwk.as_ref().expect("oct is private"))
-                .map_err(|e| Error::bad("generate", e.0))?])["keys"][0]
+            keyset::derive_jwks(&[jwk::Jwk::from_json(
+                private_jwk.as_ref().expect("oct is private"),
+            )
+            .map_err(|e| Error::bad("generate", e.0))?])["keys"][0]
                 .clone()
         };
         Ok(Output {
@@ -185,7 +197,9 @@ impl<'m> Output<'m> {
 
     fn need_private(&self) -> Result<&Value> {
         self.private_jwk.as_ref().ok_or_else(|| {
-            Error::Usage("the PEM holds a public key only; this output needs the private key".into())
+            Error::Usage(
+                "the PEM holds a public key only; this output needs the private key".into(),
+            )
         })
     }
 
@@ -194,10 +208,7 @@ impl<'m> Output<'m> {
             .material
             .private_pem()
             .map_err(|e| Error::Usage(format!("{e}; use --format jwk or env")))?;
-        let public = self
-            .material
-            .public_pem()
-            .map_err(|e| Error::Usage(e.0))?;
+        let public = self.material.public_pem().map_err(|e| Error::Usage(e.0))?;
         Ok((private.map(|p| p.to_string()), public))
     }
 
@@ -239,7 +250,10 @@ impl<'m> Output<'m> {
             let mut obj = serde_json::Map::new();
             for line in lines.lines() {
                 if let Some((k, v)) = line.split_once('=') {
-                    let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
+                    let v = v
+                        .strip_prefix('\'')
+                        .and_then(|v| v.strip_suffix('\''))
+                        .unwrap_or(v);
                     obj.insert(k.to_owned(), Value::String(v.to_owned()));
                 }
             }
@@ -272,12 +286,24 @@ impl<'m> Output<'m> {
                     files.push(file("private.jwk.json", format!("{p}\n"), Privacy::Private));
                 }
                 if self.material.alg().is_asymmetric() {
-                    files.push(file("public.jwk.json", format!("{}\n", self.public_jwk), Privacy::Public));
+                    files.push(file(
+                        "public.jwk.json",
+                        format!("{}\n", self.public_jwk),
+                        Privacy::Public,
+                    ));
                 }
             }
             Format::PublicJwk => {
-                let privacy = if self.material.alg().is_asymmetric() { Privacy::Public } else { Privacy::Private };
-                files.push(file("public.jwk.json", format!("{}\n", self.public_jwk), privacy));
+                let privacy = if self.material.alg().is_asymmetric() {
+                    Privacy::Public
+                } else {
+                    Privacy::Private
+                };
+                files.push(file(
+                    "public.jwk.json",
+                    format!("{}\n", self.public_jwk),
+                    privacy,
+                ));
             }
             Format::Pem => {
                 let (private, public) = self.pems()?;

