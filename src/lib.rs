@@ -7,6 +7,7 @@ pub mod b64;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
+pub mod compose;
 pub mod envfile;
 pub mod error;
 pub mod fsio;

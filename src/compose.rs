@@ -1,0 +1,1 @@
+//! Compose file editing (being written).
