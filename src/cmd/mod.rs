@@ -1,3 +1,23 @@
 //! One module per subcommand; each holds its clap `Args` and the method that runs it.
 pub mod generate;
 pub mod jwks;
+pub mod migrate;
+pub mod revoke;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the project is: shared by every command that reads `.env` and the compose file.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
+    /// Project directory holding `.env` and the compose file.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// The env file (default: DIR/.env).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml beside the env file).
+    #[arg(long, value_name = "FILE")]
+    pub compose_file: Option<PathBuf>,
+}

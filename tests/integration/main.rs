@@ -5,4 +5,5 @@
 mod generate;
 mod interop;
 mod jwks;
+mod migrate;
 mod support;

@@ -131,12 +131,24 @@ pub fn jose(args: &[&str], stdin: &str) -> Ran {
     run_tool("node", &all, stdin)
 }
 
-/// A value from an env file, read by dotenvy (an independent reader).
+/// A value from an env file, read by dotenvy (an independent reader) from the last
+/// `KEY=` line. Only that line is given to dotenvy: it disagrees with compose on lines keyctl
+/// never writes (unquoted spaces, `${X:-d}`), which real `.env` files contain.
 pub fn dotenv_value(path: &Path, key: &str) -> String {
-    dotenvy::from_path_iter(path)
-        .expect("dotenvy reads the file")
-        .map(|r| r.expect("dotenvy parses the line"))
+    dotenv_opt(path, key).unwrap_or_else(|| panic!("{key} not in {}", path.display()))
+}
+
+/// Like [`dotenv_value`], `None` when the file has no `KEY=` line.
+pub fn dotenv_opt(path: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).expect("read env file");
+    let line = text.lines().rev().find(|l| {
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with('='))
+    })?;
+    let value = dotenvy::from_read_iter(line.as_bytes())
+        .map(|r| r.expect("dotenvy parses the line keyctl wrote"))
         .find(|(k, _)| k == key)
-        .unwrap_or_else(|| panic!("{key} not in {}", path.display()))
-        .1
+        .expect("dotenvy reads the key")
+        .1;
+    Some(value)
 }

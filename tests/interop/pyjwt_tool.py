@@ -3,6 +3,7 @@
   pyjwt_tool.py verify ALG TOKEN   < JWKS   exit 0 if TOKEN verifies against the {"keys":[...]} set
   pyjwt_tool.py sign ALG CLAIMS    < JWK    prints a token signed with the private JWK (kid in header)
   pyjwt_tool.py pem PRIVATE.pem PUBLIC.pem  exit 0 if cryptography loads both and they match
+  pyjwt_tool.py verify-all < {"jwks":…,"tokens":[…]}  one line per token: ok / rejected: reason
 """
 import json
 import sys
@@ -29,6 +30,31 @@ def verify(alg, token):
     return 0
 
 
+def verify_all():
+    """stdin: {"jwks": {...}, "tokens": [...]}; prints one line per token: ok or the reason."""
+    req = json.load(sys.stdin)
+    jwks = jwt.PyJWKSet.from_dict(req["jwks"])
+    for token in req["tokens"]:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        # PostgREST >= 13: a kid selects its key; a token without kid is tried against every key.
+        keys = [k for k in jwks.keys if k.key_id == kid] if kid is not None else list(jwks.keys)
+        # The algorithm is pinned by the key, never taken from the token alone.
+        keys = [k for k in keys if k.algorithm_name == header.get("alg")]
+        verdict = "rejected: no key"
+        for k in keys:
+            try:
+                # Expiry is judged by the caller against its own (KEYCTL_NOW) clock.
+                jwt.decode(token, k.key, algorithms=[header["alg"]],
+                           options={"verify_aud": False, "verify_iat": False, "verify_exp": False})
+                verdict = "ok"
+                break
+            except jwt.PyJWTError as e:
+                verdict = f"rejected: {type(e).__name__}"
+        print(verdict)
+    return 0
+
+
 def sign(alg, claims):
     jwk = jwt.PyJWK.from_dict(json.load(sys.stdin))
     # A kid-less key (the legacy secret) signs a kid-less token, as Auth does.
@@ -48,4 +74,4 @@ def pem(private_path, public_path):
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    sys.exit({"verify": verify, "sign": sign, "pem": pem}[cmd](*args))
+    sys.exit({"verify": verify, "verify-all": verify_all, "sign": sign, "pem": pem}[cmd](*args))

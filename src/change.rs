@@ -1,0 +1,432 @@
+//! A change to a project's files, from plan to disk: the redacted diff shown before writing,
+//! and the one way keyctl writes a project — under the lock, after a backup of every file,
+//! with a journal in the state file so that an interrupted run is recognised and undone by
+//! the next one. Every file ends up either exactly as it was or exactly as planned.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use similar::{ChangeTag, TextDiff};
+
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::jws;
+use crate::keyset;
+use crate::state::{self, Pending, PendingFile, State};
+
+/// One file's old and new text.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    /// The file.
+    pub path: PathBuf,
+    /// What it holds now.
+    pub before: String,
+    /// What it will hold.
+    pub after: String,
+    /// A `.env` (values are redacted in diffs).
+    pub is_env: bool,
+}
+
+impl FileChange {
+    /// Whether the text changes at all.
+    #[must_use]
+    pub fn changes(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+/// Variables whose values are shown in diffs only as a summary.
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["SECRET", "KEY", "PASSWORD", "TOKEN", "JWKS", "PASS"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+/// A line of `.env` with any secret value replaced by a description of it.
+#[must_use]
+pub fn redact_env_line(line: &str) -> String {
+    let Ok(doc) = EnvFile::parse(line) else {
+        return "<unparsed line, redacted>".into();
+    };
+    let Some(crate::envfile::LineKind::Entry(e)) = doc.lines().first().map(|l| &l.kind) else {
+        return line.to_owned();
+    };
+    if !is_secret_name(&e.key) {
+        return line.to_owned();
+    }
+    let value = e.value.clone().unwrap_or_default();
+    let summary = describe_secret(&e.key, &value);
+    let raw = doc.raw_value(e);
+    line.replacen(raw, &summary, 1)
+}
+
+fn describe_secret(name: &str, value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    if (name == "JWT_KEYS" || name == "JWT_JWKS")
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(value)
+    {
+        let list = v
+            .as_array()
+            .or_else(|| v.get("keys").and_then(|k| k.as_array()));
+        if let Some(list) = list {
+            let keys: Vec<String> = list
+                .iter()
+                .map(|k| {
+                    let alg = k.get("alg").and_then(|a| a.as_str()).unwrap_or("?");
+                    let kid = k
+                        .get("kid")
+                        .and_then(|a| a.as_str())
+                        .map_or("legacy".to_owned(), |kid| format!("kid {kid}"));
+                    let ops = k
+                        .get("key_ops")
+                        .and_then(|o| o.as_array())
+                        .map(|o| {
+                            o.iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join("+")
+                        })
+                        .unwrap_or_default();
+                    format!("{alg} {kid} {ops}")
+                })
+                .collect();
+            return format!(
+                "<{}: {}>",
+                if name == "JWT_KEYS" {
+                    "private set"
+                } else {
+                    "public set"
+                },
+                keys.join(", ")
+            );
+        }
+    }
+    if let Ok(d) = jws::decode(value) {
+        let role = d.claims.get("role").and_then(|r| r.as_str()).unwrap_or("?");
+        let kid = d.kid().map_or(String::new(), |k| format!(" kid {k}"));
+        return format!("<JWT {}{kid} role {role}>", d.alg().unwrap_or("?"));
+    }
+    format!("<redacted, {} characters>", value.chars().count())
+}
+
+/// A unified diff of the planned changes, secrets redacted.
+#[must_use]
+pub fn diff(changes: &[FileChange]) -> String {
+    let mut out = String::new();
+    for c in changes.iter().filter(|c| c.changes()) {
+        out.push_str(&format!(
+            "--- {}\n+++ {} (planned)\n",
+            c.path.display(),
+            c.path.display()
+        ));
+        let d = TextDiff::from_lines(&c.before, &c.after);
+        for hunk in d.unified_diff().context_radius(1).iter_hunks() {
+            out.push_str(&format!("{}\n", hunk.header()));
+            for change in hunk.iter_changes() {
+                let sign = match change.tag() {
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                    ChangeTag::Equal => ' ',
+                };
+                let text = change.value().trim_end_matches(['\n', '\r']);
+                let shown = if c.is_env {
+                    redact_env_line(text)
+                } else {
+                    text.to_owned()
+                };
+                out.push_str(&format!("{sign}{shown}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Where a project's keyctl files live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The project directory (the `.env`'s directory).
+    pub project: PathBuf,
+    /// `.keyctl/`.
+    pub dir: PathBuf,
+    /// `.keyctl/state.json`.
+    pub state: PathBuf,
+    /// `.keyctl/lock`.
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    /// The paths for the project whose `.env` is `env_path`.
+    #[must_use]
+    pub fn for_env(env_path: &Path) -> Paths {
+        let dir = state::dir_for(env_path);
+        let project = dir
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Paths {
+            state: dir.join("state.json"),
+            lock: dir.join("lock"),
+            project,
+            dir,
+        }
+    }
+
+    fn relative(&self, p: &Path) -> String {
+        p.strip_prefix(&self.project)
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    }
+
+    fn absolute(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.project.join(p)
+        }
+    }
+}
+
+/// Reads the state file (a missing one is an empty state).
+///
+/// # Errors
+/// Unreadable (exit 4) or invalid (exit 2, naming the file).
+pub fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
+    if !paths.state.exists() {
+        return Ok(State::default());
+    }
+    let text = fsio::read_text(&paths.state)?;
+    State::parse(&text, now).map_err(|e| Error::bad(paths.state.display().to_string(), e))
+}
+
+fn write_state(paths: &Paths, state: &State) -> Result<()> {
+    fsio::private_dir(&paths.dir)?;
+    fsio::replace_atomically(&paths.state, state.render().as_bytes(), 0o600)
+}
+
+/// Finishes or undoes a run that was interrupted: files already written are put back from
+/// their backups, so the project is exactly as it was before that run. Returns a message
+/// when there was something to recover.
+///
+/// # Errors
+/// A file changed since the interrupted run in a way keyctl cannot attribute (exit 3).
+pub fn recover(paths: &Paths, state: &mut State) -> Result<Option<String>> {
+    let Some(pending) = state.pending.clone() else {
+        return Ok(None);
+    };
+    let mut restore = Vec::new();
+    for f in &pending.files {
+        let path = paths.absolute(&f.path);
+        let now = std::fs::read(&path).map_err(|e| Error::io(&path, &e))?;
+        let hash = fsio::sha256_hex(&now);
+        if hash == f.before {
+            continue;
+        }
+        if hash != f.after {
+            return Err(Error::Unsafe(format!(
+                "{}: an interrupted keyctl run ({} at {}) left this file, and it has been edited since; compare it with {} and remove \"pending\" from {} when resolved",
+                path.display(),
+                pending.step,
+                pending.started,
+                f.backup,
+                paths.state.display()
+            )));
+        }
+        let backup = paths.absolute(&f.backup);
+        let old = std::fs::read(&backup).map_err(|e| Error::io(&backup, &e))?;
+        if fsio::sha256_hex(&old) != f.before {
+            return Err(Error::Unsafe(format!(
+                "{}: the backup does not match the journal; restore {} by hand",
+                backup.display(),
+                path.display()
+            )));
+        }
+        restore.push((path, old));
+    }
+    for (path, old) in &restore {
+        fsio::replace_keeping_mode(path, old)?;
+    }
+    state.pending = None;
+    write_state(paths, state)?;
+    Ok(Some(format!(
+        "recovered from an interrupted run ({} started {}): {} file(s) restored from backup",
+        pending.step,
+        pending.started,
+        restore.len()
+    )))
+}
+
+/// Writes `changes` and the new `state`: backs up every changed file into
+/// `.keyctl/backups/<time>-<step>/`, journals the run, replaces each file atomically
+/// (keeping mode and owner), then records the finished state. On any error every file is
+/// put back as it was.
+///
+/// # Errors
+/// I/O errors (exit 4) or a file that changed on disk since it was read (exit 4).
+pub fn apply(
+    paths: &Paths,
+    step: &str,
+    changes: &[FileChange],
+    mut state: State,
+    backup_dir: &Path,
+    now: Timestamp,
+) -> Result<()> {
+    let changed: Vec<&FileChange> = changes.iter().filter(|c| c.changes()).collect();
+    let mut journal = Vec::new();
+    for c in &changed {
+        let on_disk = fsio::read_text(&c.path)?;
+        if on_disk != c.before {
+            return Err(Error::Io {
+                path: c.path.clone(),
+                message: "changed on disk while keyctl was running; nothing was written, run again"
+                    .into(),
+            });
+        }
+        let name = c
+            .path
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+        let backup = backup_dir.join(name);
+        fsio::backup(&c.path, &backup)?;
+        journal.push(PendingFile {
+            path: paths.relative(&c.path),
+            backup: paths.relative(&backup),
+            before: fsio::sha256_hex(c.before.as_bytes()),
+            after: fsio::sha256_hex(c.after.as_bytes()),
+        });
+    }
+    let finished = state.clone();
+    state.pending = Some(Pending {
+        step: step.to_owned(),
+        started: now,
+        files: journal,
+    });
+    // The state as it was on disk, plus the journal: what recovery reads after a crash.
+    let mut journaled = load_state(paths, now).unwrap_or_default();
+    journaled.pending = state.pending.clone();
+    write_state(paths, &journaled)?;
+    let mut written: Vec<&FileChange> = Vec::new();
+    for c in &changed {
+        if let Err(e) = fsio::replace_keeping_mode(&c.path, c.after.as_bytes()) {
+            for w in written.iter().rev() {
+                let _ = fsio::replace_keeping_mode(&w.path, w.before.as_bytes());
+            }
+            journaled.pending = None;
+            let _ = write_state(paths, &journaled);
+            return Err(e);
+        }
+        written.push(c);
+    }
+    write_state(paths, &finished)?;
+    Ok(())
+}
+
+/// A fresh backup directory for a run of `step` at `now`: `.keyctl/backups/<time>-<step>`.
+#[must_use]
+pub fn backup_dir(paths: &Paths, step: &str, now: Timestamp) -> PathBuf {
+    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let mut dir = paths.dir.join("backups").join(format!("{stamp}-{step}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = paths
+            .dir
+            .join("backups")
+            .join(format!("{stamp}-{step}-{n}"));
+    }
+    dir
+}
+
+/// The `docker compose … up -d --force-recreate` command line(s) for `services`: verifiers
+/// first, then everything else (Auth last of all), as SPEC §3 orders restarts.
+#[must_use]
+pub fn restart_command(compose_file: &Path, verifiers: &[String], others: &[String]) -> String {
+    let base = format!(
+        "docker compose -f {} up -d --force-recreate",
+        shell_word(&compose_file.display().to_string())
+    );
+    let mut parts = Vec::new();
+    if !verifiers.is_empty() {
+        parts.push(format!("{base} {}", verifiers.join(" ")));
+    }
+    if !others.is_empty() {
+        parts.push(format!("{base} {}", others.join(" ")));
+    }
+    parts.join(" && ")
+}
+
+fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// A short, secret-free description of a key set value, for plans.
+#[must_use]
+pub fn describe_set(name: &str, value: &str) -> String {
+    describe_secret(name, value)
+}
+
+/// Checks the `.env` a change would write against every rule of SPEC §1.
+///
+/// # Errors
+/// Each problem, as bad input naming the would-be value (a bug guard: plans are built from
+/// validated parts).
+pub fn validate_env(after: &EnvFile) -> Result<()> {
+    let inputs = keyset::Inputs {
+        jwt_keys: after
+            .get("JWT_KEYS")
+            .map(|v| (v, "planned JWT_KEYS".to_owned())),
+        jwt_jwks: after
+            .get("JWT_JWKS")
+            .map(|v| (v, "planned JWT_JWKS".to_owned())),
+        jwt_secret: after
+            .get("JWT_SECRET")
+            .map(|v| (v, "planned JWT_SECRET".to_owned())),
+    };
+    let problems = keyset::check(&inputs);
+    match problems.first() {
+        None => Ok(()),
+        Some(p) => Err(Error::Unsafe(format!("refusing to write: {p}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_values_but_says_what_they_are() {
+        assert_eq!(
+            redact_env_line("JWT_SECRET=abcdef"),
+            "JWT_SECRET=<redacted, 6 characters>"
+        );
+        assert_eq!(redact_env_line("SITE_URL=http://x"), "SITE_URL=http://x");
+        let keys = r#"JWT_KEYS='[{"kty":"oct","k":"c2VjcmV0","alg":"HS256","key_ops":["sign","verify"]}]'"#;
+        let shown = redact_env_line(keys);
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(shown.contains("HS256 legacy sign+verify"), "{shown}");
+        assert_eq!(redact_env_line("# comment"), "# comment");
+    }
+
+    #[test]
+    fn restart_orders_verifiers_first() {
+        let c = restart_command(
+            Path::new("/srv/docker-compose.yml"),
+            &["rest".into()],
+            &["auth".into()],
+        );
+        assert_eq!(
+            c,
+            "docker compose -f /srv/docker-compose.yml up -d --force-recreate rest && docker compose -f /srv/docker-compose.yml up -d --force-recreate auth"
+        );
+    }
+}
