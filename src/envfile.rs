@@ -691,4 +691,80 @@ mod tests {
         assert!(quote_value("it's").is_err());
         assert!(quote_value("a\nb").is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = String> {
+            let key = "[A-Z_][A-Z0-9_]{0,8}";
+            let unquoted =
+                "([A-Za-z0-9_./:+=#-]|\\$\\{[A-Z]{1,3}(:-[a-z]{0,3})?\\}){0,6}( #[ a-z]{0,5})?";
+            let single = "'[^'\\\\\r\n]{0,12}'";
+            let double = "\"([^\"\\\\]|\\\\[nt\"$\\\\]|\n){0,10}\"";
+            prop_oneof![
+                Just(String::new()),
+                "[ \t]{0,3}#[^\r\n]{0,20}",
+                (
+                    prop_oneof![Just(""), Just("export ")],
+                    key,
+                    prop_oneof![Just("="), Just(" = "), Just(": ")],
+                    prop_oneof![unquoted.boxed(), single.boxed(), double.boxed()]
+                )
+                    .prop_map(|(e, k, sep, v)| format!("{e}{k}{sep}{v}")),
+            ]
+        }
+
+        fn document() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec((line(), prop_oneof![Just("\n"), Just("\r\n")]), 0..12),
+                any::<bool>(),
+            )
+                .prop_map(|(lines, final_newline)| {
+                    let mut text: String = lines.iter().map(|(l, nl)| format!("{l}{nl}")).collect();
+                    if !final_newline {
+                        while text.ends_with('\n') || text.ends_with('\r') {
+                            text.pop();
+                        }
+                    }
+                    text
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn render_of_a_parsed_document_is_the_input(text in document()) {
+                // The generator writes only valid statements: every document must parse.
+                let doc = EnvFile::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text:?}")))?;
+                prop_assert_eq!(doc.render(), text.as_str());
+            }
+
+            #[test]
+            fn arbitrary_text_parses_or_errs_without_panicking(text in "\\PC{0,200}") {
+                if let Ok(doc) = EnvFile::parse(&text) {
+                    prop_assert_eq!(doc.render(), text.as_str());
+                }
+            }
+
+            #[test]
+            fn one_edit_changes_only_that_statement(text in document(), value in "[A-Za-z0-9 {}\":,\\[\\]_.-]{0,30}") {
+                let Ok(mut doc) = EnvFile::parse(&text) else { return Ok(()) };
+                let Some((key, span)) = doc.lines().iter().rev().find_map(|l| match &l.kind {
+                    LineKind::Entry(e) => Some((e.key.clone(), e.value_span.clone())),
+                    _ => None,
+                }) else { return Ok(()) };
+                // Only the last statement for a key is edited; pick a key whose last statement is this one.
+                if doc.entry(&key).map(|(e, _)| e.value_span.clone()) != Some(span.clone()) { return Ok(()) }
+                let before = doc.render().to_owned();
+                if doc.set(&key, &value, None).is_ok() {
+                    let after = doc.render();
+                    prop_assert_eq!(doc.get(&key), Some(value.as_str()));
+                    prop_assert!(after.starts_with(&before[..span.start]));
+                    prop_assert!(after.ends_with(&before[span.end..]));
+                }
+            }
+        }
+    }
 }

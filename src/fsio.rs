@@ -304,3 +304,31 @@ pub fn replace_keeping_mode(path: &Path, contents: &[u8]) -> Result<()> {
     let owner = meta.map(|m| (m.uid(), m.gid()));
     replace_as(path, contents, mode, owner)
 }
+
+/// Removes temporary files that a killed keyctl run left in `dir` (`.NAME.keyctl-PID.tmp`
+/// whose PID is no longer running). Returns how many were removed.
+///
+/// # Errors
+/// The directory cannot be listed.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_suffix(".tmp")
+            .and_then(|n| n.rsplit_once(".keyctl-"))
+            .filter(|(head, _)| head.starts_with('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !pid_alive(pid) {
+            fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), &e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

@@ -154,6 +154,13 @@ pub fn execute(
         }
         // Read again under the lock: another run may have finished while we waited.
         (stack, state) = load(project, now)?;
+        let stale = fsio::remove_stale_temps(&stack.paths.project)?
+            + fsio::remove_stale_temps(&stack.paths.dir)?;
+        if stale > 0 {
+            ui::note(&format!(
+                "removed {stale} temporary file(s) left by an interrupted keyctl run"
+            ));
+        }
         Some(lock)
     };
     if state.pending.is_some() {

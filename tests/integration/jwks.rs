@@ -350,3 +350,28 @@ fn legacy_fixtures_pass_check_and_explain_derivation() {
             .stderr(predicate::str::contains("keyctl migrate"));
     }
 }
+
+#[test]
+fn every_fixture_env_and_compose_round_trips_byte_for_byte() {
+    for dir in std::fs::read_dir(fixtures()).unwrap() {
+        let dir = dir.unwrap().path();
+        for name in [".env.example", "docker-compose.yml"] {
+            let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+                continue;
+            };
+            for variant in [
+                text.clone(),
+                text.replace('\n', "\r\n"),
+                text.trim_end().to_owned(),
+            ] {
+                if name == ".env.example" {
+                    let doc = keyctl::envfile::EnvFile::parse(&variant).unwrap();
+                    assert_eq!(doc.render(), variant, "{}", dir.display());
+                } else {
+                    let doc = keyctl::compose::Compose::parse(&variant).unwrap();
+                    assert_eq!(doc.text(), variant, "{}", dir.display());
+                }
+            }
+        }
+    }
+}

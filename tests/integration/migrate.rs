@@ -819,3 +819,78 @@ fn check_golden(path: &Path, actual: &str) {
         path.display()
     );
 }
+
+/// Kills `keyctl migrate --yes` at each rename of its commit (strace fault injection): every
+/// file is then either its old or its new version, and the next run recovers and completes
+/// the step exactly as an uninterrupted run does.
+#[test]
+fn a_run_killed_at_any_rename_is_recovered_by_the_next_run() {
+    let reference = fixture_project("upstream-2026-02");
+    migrate(&reference, T0, &["--yes"]).success();
+    let compose_after = reference.read("docker-compose.yml");
+    for when in 1..=4 {
+        let p = fixture_project("upstream-2026-02");
+        let (env_before, compose_before) = (p.read(".env"), p.read("docker-compose.yml"));
+        let status = Command::new("strace")
+            .args([
+                "-f",
+                "-o",
+                "/dev/null",
+                "-e",
+                &format!("inject=rename:signal=KILL:when={when}"),
+            ])
+            .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
+            .args(["migrate", "--yes", "--project"])
+            .arg(p.path())
+            .env("KEYCTL_NOW", T0)
+            .output()
+            .expect("strace is installed (scripts/test.sh installs it)");
+        assert!(
+            !status.status.success(),
+            "rename #{when}: the run was killed"
+        );
+        let compose = p.read("docker-compose.yml");
+        assert!(
+            compose == compose_before || compose == compose_after,
+            "rename #{when}: compose is old or new"
+        );
+        let env = p.read(".env");
+        assert!(
+            env == env_before
+                || keyctl::envfile::EnvFile::parse(&env)
+                    .unwrap()
+                    .get("JWT_KEYS")
+                    .is_some(),
+            "rename #{when}: .env is old or new"
+        );
+        let rerun = migrate(&p, T0, &["--yes"])
+            .success()
+            .get_output()
+            .stderr
+            .clone();
+        let rerun = String::from_utf8(rerun).unwrap();
+        if (2..=4).contains(&when) {
+            assert!(
+                rerun.contains("recovered from an interrupted run"),
+                "rename #{when}: {rerun}"
+            );
+        }
+        assert_eq!(phase(&p, T0), "dual-verify", "rename #{when}");
+        assert_eq!(
+            p.read("docker-compose.yml"),
+            compose_after,
+            "rename #{when}: same result as an uninterrupted run"
+        );
+        assert_wiring(&p, "dual-verify");
+        let leftovers: Vec<String> = std::fs::read_dir(p.path())
+            .unwrap()
+            .chain(std::fs::read_dir(p.file(".keyctl")).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "rename #{when}: temporary files left: {leftovers:?}"
+        );
+    }
+}
