@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
-use crate::cmd::{migrate::MigrateArgs, revoke::RevokeArgs};
+use crate::cmd::{doctor::DoctorArgs, migrate::MigrateArgs, revoke::RevokeArgs, token::TokenArgs};
 use crate::error::Result;
 
 /// JWT signing keys, JWKS and the asymmetric-key migration for self-hosted Supabase.
@@ -29,6 +29,10 @@ enum Command {
     Migrate(MigrateArgs),
     /// Remove a key (`legacy` or a kid) from both sets once that is safe.
     Revoke(RevokeArgs),
+    /// Verify a token as each service would (and say why not), or mint a test token.
+    Token(TokenArgs),
+    /// Find every key problem in a project: formats, wiring, API keys, secrets, migration state.
+    Doctor(DoctorArgs),
 }
 
 impl Cli {
@@ -42,6 +46,8 @@ impl Cli {
             Command::Jwks(args) => args.run(),
             Command::Migrate(args) => args.run(),
             Command::Revoke(args) => args.run(),
+            Command::Token(args) => args.run(),
+            Command::Doctor(args) => args.run(),
         }
     }
 }

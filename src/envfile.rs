@@ -155,6 +155,24 @@ impl EnvFile {
         self.get(key).filter(|v| !v.is_empty())
     }
 
+    /// Interpolates `text` (a compose value such as `${JWT_JWKS:-${JWT_SECRET}}`) with this
+    /// file's variables, as docker compose does with its `.env` (unset variables read as
+    /// empty; the shell environment is not consulted).
+    ///
+    /// # Errors
+    /// Malformed interpolation or a `${NAME:?message}` whose variable is unset.
+    pub fn interpolate(&self, text: &str) -> Result<String, String> {
+        let pairs: Vec<(String, String)> = self
+            .lines
+            .iter()
+            .filter_map(|l| match &l.kind {
+                LineKind::Entry(e) => e.value.clone().map(|v| (e.key.clone(), v)),
+                _ => None,
+            })
+            .collect();
+        substitute(text, &pairs)
+    }
+
     /// The raw text of a statement's value (quotes included).
     #[must_use]
     pub fn raw_value(&self, entry: &Entry) -> &str {

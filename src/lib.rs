@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod compose;
+pub mod doctor;
 pub mod envfile;
 pub mod error;
 pub mod fsio;
@@ -22,6 +23,7 @@ pub mod migrate;
 pub mod project;
 pub mod state;
 pub mod ui;
+pub mod verifier;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

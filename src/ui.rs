@@ -24,6 +24,16 @@ pub fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// `text` in an ANSI colour when stdout is a terminal and `NO_COLOR` is unset.
+#[must_use]
+pub fn paint(text: &str, code: &str) -> String {
+    if io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
 fn colour() -> bool {
     io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -1,8 +1,10 @@
 //! One module per subcommand; each holds its clap `Args` and the method that runs it.
+pub mod doctor;
 pub mod generate;
 pub mod jwks;
 pub mod migrate;
 pub mod revoke;
+pub mod token;
 
 use std::path::PathBuf;
 

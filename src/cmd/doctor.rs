@@ -1,0 +1,82 @@
+//! `keyctl doctor`: every problem keyctl can find in a project, one line each, with what
+//! breaks and the fix; `--json` for CI gates (schema in docs/JSON.md).
+
+use clap::Args;
+use serde_json::json;
+
+use crate::clock;
+use crate::cmd::ProjectArgs;
+use crate::cmd::token::Context;
+use crate::doctor::{self, Severity};
+use crate::error::{Error, Result};
+use crate::project;
+use crate::ui;
+
+/// Arguments of `keyctl doctor`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 no errors (warnings allowed), 1 at least one error.\nExamples:\n  keyctl doctor --project /srv/supabase\n  keyctl doctor --project /srv/supabase --json | jq '.findings[] | select(.severity == \"error\")'")]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Machine-readable output (docs/JSON.md).
+    #[arg(long)]
+    json: bool,
+}
+
+impl DoctorArgs {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// Errors found (exit 1), unreadable input (2, 4).
+    pub fn run(self) -> Result<()> {
+        let now = clock::now()?;
+        let ctx = Context::load(&self.project)?;
+        let compose_path = project::compose_path(&ctx.project.env_path, self.project.compose_file.as_deref()).ok();
+        let (phase, findings) = doctor::diagnose(&ctx, compose_path.as_deref(), now);
+        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+        let warnings = findings.len() - errors;
+        if self.json {
+            let v = json!({
+                "schema": 1,
+                "project": ctx.paths.project.display().to_string(),
+                "env_file": ctx.project.env_path.display().to_string(),
+                "compose_file": compose_path.as_ref().map(|p| p.display().to_string()),
+                "phase": phase.map(|p| p.as_str()),
+                "now": now.to_string(),
+                "summary": {"errors": errors, "warnings": warnings},
+                "findings": findings,
+            });
+            ui::out(&serde_json::to_string_pretty(&v).expect("JSON renders"));
+        } else {
+            let mut text = String::new();
+            for f in &findings {
+                let tag = match f.severity {
+                    Severity::Error => ui::paint("error", "1;31"),
+                    Severity::Warning => ui::paint("warning", "1;33"),
+                };
+                let mut subject = Vec::new();
+                if let Some(s) = &f.service {
+                    subject.push(format!("service {s}"));
+                }
+                if let Some(v) = &f.variable {
+                    subject.push(v.clone());
+                }
+                if let Some(k) = &f.kid {
+                    subject.push(format!("kid {k}"));
+                }
+                let subject = if subject.is_empty() { String::new() } else { format!(" [{}]", subject.join(", ")) };
+                text.push_str(&format!("{tag}: {}{subject}: {} — {}. fix: {}\n", f.place, f.message, f.breaks, f.fix));
+            }
+            text.push_str(&format!(
+                "{}: phase {}, {errors} error(s), {warnings} warning(s)\n",
+                ctx.project.env_path.display(),
+                phase.map_or("unknown", |p| p.as_str())
+            ));
+            ui::out(&text);
+        }
+        if errors > 0 {
+            return Err(Error::Problems { count: errors });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,493 @@
+//! `keyctl token verify` (as each service would, with the reason for every rejection) and
+//! `keyctl token sign` (a test token from the current signing key).
+
+use std::io::{BufRead, Write};
+
+use clap::{Args, Subcommand, ValueEnum};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Map, Value, json};
+
+use crate::change::{self, Paths};
+use crate::clock;
+use crate::cmd::ProjectArgs;
+use crate::compose::{Compose, Role};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::jwk::Jwk;
+use crate::jws;
+use crate::key::{Alg, Material};
+use crate::keyset;
+use crate::project::{self, Project};
+use crate::ui;
+use crate::verifier::{self, Known, Verdict, View};
+
+/// Longest line `token verify -` reads; longer ones are reported, not parsed.
+const MAX_LINE: usize = 64 * 1024;
+
+/// A service, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceArg {
+    /// Auth (GoTrue).
+    Auth,
+    /// PostgREST.
+    Rest,
+    /// Realtime.
+    Realtime,
+    /// Storage.
+    Storage,
+    /// Edge Functions.
+    Functions,
+}
+
+impl ServiceArg {
+    fn role(self) -> Role {
+        match self {
+            ServiceArg::Auth => Role::Auth,
+            ServiceArg::Rest => Role::Rest,
+            ServiceArg::Realtime => Role::Realtime,
+            ServiceArg::Storage => Role::Storage,
+            ServiceArg::Functions => Role::Functions,
+        }
+    }
+}
+
+/// Roles `token sign` mints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// `anon`
+    Anon,
+    /// `authenticated`
+    Authenticated,
+    /// `service_role`
+    ServiceRole,
+}
+
+impl RoleArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Anon => "anon",
+            RoleArg::Authenticated => "authenticated",
+            RoleArg::ServiceRole => "service_role",
+        }
+    }
+}
+
+/// Arguments of `keyctl token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    action: TokenAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Verify a token the way each service would, and say why it is rejected.
+    #[command(after_help = "Examples:\n  keyctl token verify eyJhbGciOi… --project /srv/supabase\n  grep -o 'eyJ[A-Za-z0-9._-]*' api.log | keyctl token verify - --project /srv/supabase --service rest --json")]
+    Verify(VerifyArgs),
+    /// Mint a test token with the current signing key (HS256 while the legacy secret signs).
+    #[command(after_help = "Examples:\n  keyctl token sign --project /srv/supabase --role authenticated --sub 0b7c… --exp 10m\n  curl -H \"Authorization: Bearer $(keyctl token sign --project . --role service_role)\" …")]
+    Sign(SignArgs),
+}
+
+/// Arguments of `keyctl token verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The token, or `-` to read tokens from stdin, one per line.
+    token: String,
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Only this service (repeatable); default: every one in the compose file.
+    #[arg(long, value_enum)]
+    service: Vec<ServiceArg>,
+    /// Also require this `role` claim.
+    #[arg(long)]
+    role: Option<String>,
+    /// One JSON object per token (see docs/JSON.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `keyctl token sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// The `role` claim.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// The `sub` claim.
+    #[arg(long)]
+    sub: Option<String>,
+    /// Lifetime: seconds, or with a unit (`90s`, `10m`, `2h`, `7d`); default JWT_EXPIRY.
+    #[arg(long, value_parser = parse_duration)]
+    exp: Option<SignedDuration>,
+    /// Extra claim `name=value` (value parsed as JSON when it is JSON); repeatable.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    claims: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<SignedDuration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 90s, 10m, 2h, 7d)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d)")),
+    };
+    if secs <= 0 {
+        return Err("the lifetime must be positive".into());
+    }
+    Ok(SignedDuration::from_secs(secs))
+}
+
+impl TokenArgs {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// A rejected token (exit 1), bad input (2), I/O (4).
+    pub fn run(self) -> Result<()> {
+        match self.action {
+            TokenAction::Verify(a) => a.run(),
+            TokenAction::Sign(a) => a.run(),
+        }
+    }
+}
+
+/// A project as the token commands see it: `.env`, and the compose file when there is one.
+pub struct Context {
+    /// `.env`.
+    pub project: Project,
+    /// The compose file, if found.
+    pub compose: Option<Compose>,
+    /// keyctl's paths.
+    pub paths: Paths,
+}
+
+impl Context {
+    /// Loads `.env` and, when present, the compose file.
+    ///
+    /// # Errors
+    /// Unreadable or unparseable files.
+    pub fn load(args: &ProjectArgs) -> Result<Context> {
+        let project = Project::load(args.project.as_deref(), args.env_file.as_deref())?;
+        let compose = match project::compose_path(&project.env_path, args.compose_file.as_deref()) {
+            Ok(path) => {
+                let text = fsio::read_text(&path)?;
+                Some(Compose::parse(&text).map_err(|e| Error::bad(path.display().to_string(), e.to_string()))?)
+            }
+            Err(_) if args.compose_file.is_none() => None,
+            Err(e) => return Err(e),
+        };
+        let paths = Paths::for_env(&project.env_path);
+        Ok(Context { project, compose, paths })
+    }
+
+    /// What each service verifies with. Without a compose file: what each service would read
+    /// if it were wired as SPEC §2 says.
+    #[must_use]
+    pub fn views(&self) -> Vec<View> {
+        match &self.compose {
+            Some(c) => verifier::views(&self.project.env, c),
+            None => expected_views(&self.project.env),
+        }
+    }
+
+    /// Keys keyctl knows that may explain a bad signature: the current `.env` values (a
+    /// service with a stale copy), revoked keys, retired secrets.
+    #[must_use]
+    pub fn known(&self, now: Timestamp) -> Vec<Known> {
+        let env = &self.project.env;
+        let mut known = Vec::new();
+        if let Some(s) = env.get_nonempty("JWT_SECRET") {
+            known.push(Known {
+                label: "the current JWT_SECRET in .env: this service has a stale copy (restart it, or fix its compose line)".into(),
+                material: keyset::legacy_material(s),
+                kid: None,
+            });
+        }
+        if let Some(keys) = env.get_nonempty("JWT_KEYS").and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok()) {
+            for k in keys.into_iter().filter(|k| k.kid.is_some()) {
+                known.push(Known {
+                    label: format!("{} kid {} from .env JWT_KEYS, which this service does not have (restart it, or wire JWT_JWKS: keyctl migrate)", k.material.alg(), k.kid.as_deref().unwrap_or_default()),
+                    material: k.material.public(),
+                    kid: k.kid,
+                });
+            }
+        }
+        if let Ok(state) = change::load_state(&self.paths, now) {
+            for r in &state.revoked {
+                if let Some(m) = r.public_jwk.as_ref().and_then(|j| Jwk::from_json(j).ok()) {
+                    known.push(Known {
+                        label: format!("kid {}, which this project revoked on {}", r.kid.as_deref().unwrap_or("?"), r.at),
+                        material: m.material,
+                        kid: r.kid.clone(),
+                    });
+                }
+            }
+            for retired in &state.retired_secrets {
+                let backup = self.paths.project.join(&retired.backup);
+                let secret = fsio::read_text(&backup).ok().and_then(|t| EnvFile::parse(&t).ok()).and_then(|e| e.get_nonempty("JWT_SECRET").map(str::to_owned));
+                if let Some(s) = secret {
+                    known.push(Known {
+                        label: format!("the JWT_SECRET retired on {}", retired.at),
+                        material: keyset::legacy_material(&s),
+                        kid: None,
+                    });
+                }
+            }
+        }
+        known
+    }
+}
+
+/// Views as SPEC §2 wires a project, from `.env` alone.
+fn expected_views(env: &EnvFile) -> Vec<View> {
+    let secret = env.get_nonempty("JWT_SECRET").map(keyset::legacy_material);
+    let set = |var: &str| -> Vec<Jwk> {
+        env.get_nonempty(var)
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .map(|v| {
+                let items = v.as_array().cloned().or_else(|| v.get("keys").and_then(Value::as_array).cloned()).unwrap_or_default();
+                items.iter().filter_map(|k| Jwk::from_json(k).ok()).collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for role in [Role::Auth, Role::Rest, Role::Realtime, Role::Storage, Role::Functions] {
+        let keys = if role == Role::Auth { set("JWT_KEYS") } else { set("JWT_JWKS") };
+        let mut algs: Vec<Alg> = Vec::new();
+        for k in &keys {
+            if !algs.contains(&k.material.alg()) {
+                algs.push(k.material.alg());
+            }
+        }
+        if secret.is_some() && (keys.is_empty() || role != Role::Auth) && !algs.contains(&Alg::Hs256) {
+            algs.push(Alg::Hs256);
+        }
+        if role == Role::Functions {
+            algs.retain(|a| *a != Alg::EdDsa);
+        }
+        out.push(View {
+            service: role.as_str().into(),
+            role,
+            keys,
+            secret: secret.clone(),
+            algs,
+            source: "expected wiring (no compose file)".into(),
+            problems: Vec::new(),
+        });
+    }
+    out
+}
+
+fn describe(d: &jws::Decoded<'_>) -> Value {
+    json!({
+        "alg": d.alg(),
+        "kid": d.kid(),
+        "role": d.claims.get("role"),
+        "sub": d.claims.get("sub"),
+        "exp": d.claims.get("exp"),
+    })
+}
+
+impl VerifyArgs {
+    fn run(self) -> Result<()> {
+        let now = clock::now()?;
+        let ctx = Context::load(&self.project)?;
+        let mut views = ctx.views();
+        if !self.service.is_empty() {
+            let roles: Vec<Role> = self.service.iter().map(|s| s.role()).collect();
+            views.retain(|v| roles.contains(&v.role));
+            if views.is_empty() {
+                return Err(Error::Usage("none of the named services is in the compose file".into()));
+            }
+        }
+        let known = ctx.known(now);
+        let mut rejected = 0usize;
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut check = |index: Option<usize>, token: &str, out: &mut dyn Write| -> Result<()> {
+            let (value, ok) = self.one(token.trim(), &views, &known, now, index);
+            if !ok {
+                rejected += 1;
+            }
+            let text = if self.json { value.to_string() } else { render_text(&value) };
+            writeln!(out, "{text}").map_err(|e| Error::io(std::path::Path::new("stdout"), &e))
+        };
+        if self.token == "-" {
+            let stdin = std::io::stdin();
+            let mut reader = stdin.lock();
+            let mut line = Vec::new();
+            let mut index = 0;
+            loop {
+                line.clear();
+                let n = std::io::Read::take(&mut reader, MAX_LINE as u64 + 1).read_until(b'\n', &mut line).map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
+                if n == 0 {
+                    break;
+                }
+                index += 1;
+                if line.len() > MAX_LINE && !line.ends_with(b"\n") {
+                    // Skip the rest of an over-long line.
+                    let mut rest = Vec::new();
+                    reader.read_until(b'\n', &mut rest).map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
+                    line.truncate(MAX_LINE + 1);
+                }
+                let text = String::from_utf8_lossy(&line);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                if check(Some(index), &text, &mut out).is_err() {
+                    break; // a closed pipe: stop quietly
+                }
+            }
+        } else {
+            let _ = check(None, &self.token, &mut out);
+        }
+        let _ = out.flush();
+        if rejected > 0 {
+            return Err(Error::Problems { count: rejected });
+        }
+        Ok(())
+    }
+
+    /// The verdicts on one token: a JSON value and whether every service accepted it.
+    fn one(&self, token: &str, views: &[View], known: &[Known], now: Timestamp, index: Option<usize>) -> (Value, bool) {
+        let mut v = Map::new();
+        if let Some(i) = index {
+            v.insert("line".into(), json!(i));
+        }
+        let decoded = match jws::decode(token) {
+            Ok(d) => d,
+            Err(e) => {
+                v.insert("valid".into(), json!(false));
+                v.insert("error".into(), json!({"code": "malformed", "reason": e.0}));
+                v.insert("results".into(), json!([]));
+                return (Value::Object(v), false);
+            }
+        };
+        v.insert("token".into(), describe(&decoded));
+        let mut notes = Vec::new();
+        for h in ["jku", "jwk", "x5u", "x5c"] {
+            if decoded.header.contains_key(h) {
+                notes.push(format!("the header carries {h}: no Supabase service follows it, and keyctl never fetches it"));
+            }
+        }
+        let mut all = true;
+        let results: Vec<Value> = views
+            .iter()
+            .map(|view| {
+                let verdict = verifier::verify(view, &decoded, now, known, self.role.as_deref());
+                all &= verdict.is_valid();
+                match verdict {
+                    Verdict::Valid { key } => json!({"service": view.service, "role": view.role.as_str(), "valid": true, "key": key}),
+                    Verdict::Rejected { code, reason } => json!({"service": view.service, "role": view.role.as_str(), "valid": false, "code": code, "reason": reason}),
+                }
+            })
+            .collect();
+        v.insert("valid".into(), json!(all && !results.is_empty()));
+        v.insert("results".into(), Value::Array(results));
+        if !notes.is_empty() {
+            v.insert("notes".into(), json!(notes));
+        }
+        (Value::Object(v), all)
+    }
+}
+
+fn render_text(v: &Value) -> String {
+    let prefix = v.get("line").map_or(String::new(), |l| format!("line {l}: "));
+    if let Some(e) = v.get("error") {
+        return format!("{prefix}rejected: not a token: {}", e["reason"].as_str().unwrap_or_default());
+    }
+    let t = &v["token"];
+    let mut out = format!(
+        "{prefix}{} token{}{}",
+        t["alg"].as_str().unwrap_or("?"),
+        t["kid"].as_str().map_or(String::new(), |k| format!(" kid {k}")),
+        t["role"].as_str().map_or(String::new(), |r| format!(" role {r}"))
+    );
+    for r in v["results"].as_array().into_iter().flatten() {
+        let line = if r["valid"] == true {
+            format!("valid ({})", r["key"].as_str().unwrap_or_default())
+        } else {
+            format!("REJECTED: {}", r["reason"].as_str().unwrap_or_default())
+        };
+        out.push_str(&format!("\n  {:<10} {line}", r["service"].as_str().unwrap_or_default()));
+    }
+    for n in v.get("notes").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!("\n  note: {}", n.as_str().unwrap_or_default()));
+    }
+    out
+}
+
+impl SignArgs {
+    fn run(self) -> Result<()> {
+        let now = clock::now()?;
+        let project = Project::load(self.project.project.as_deref(), self.project.env_file.as_deref())?;
+        let (material, kid) = signer(&project)?;
+        let lifetime = match self.exp {
+            Some(d) => d,
+            None => SignedDuration::from_secs(
+                project.env.get_nonempty("JWT_EXPIRY").and_then(|v| v.parse().ok()).unwrap_or(3600),
+            ),
+        };
+        let role = self.role.as_str();
+        let mut claims = Map::new();
+        claims.insert("role".into(), json!(role));
+        claims.insert("iss".into(), json!("supabase"));
+        if let Some(sub) = &self.sub {
+            claims.insert("sub".into(), json!(sub));
+        }
+        if role == "authenticated" {
+            claims.insert("aud".into(), json!("authenticated"));
+        }
+        claims.insert("iat".into(), json!(now.as_second()));
+        claims.insert("exp".into(), json!((now + lifetime).as_second()));
+        for c in &self.claims {
+            let (name, value) = c.split_once('=').ok_or_else(|| Error::Usage(format!("--claim {c:?}: expected NAME=VALUE")))?;
+            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            claims.insert(name.to_owned(), value);
+        }
+        let token = jws::sign(&material, kid.as_deref(), &claims).map_err(|e| Error::bad("signing key", e.0))?;
+        ui::out(&token);
+        Ok(())
+    }
+}
+
+/// The key Auth signs with now: the signer in `JWT_KEYS`, or the legacy `JWT_SECRET`.
+///
+/// # Errors
+/// Invalid `JWT_KEYS`, or no key at all.
+pub fn signer(project: &Project) -> Result<(Material, Option<String>)> {
+    if let Some((text, place)) = project.value("JWT_KEYS").filter(|(t, _)| !t.trim().is_empty()) {
+        let keys = keyset::parse_private_set(text, &place).map_err(|p| Error::bad(p[0].place.clone(), p[0].message.clone()))?;
+        if let Some(k) = keys.into_iter().find(Jwk::can_sign) {
+            return Ok(if crate::keyset::is_legacy(&k) {
+                (k.material, None)
+            } else {
+                (k.material, k.kid)
+            });
+        }
+    }
+    let secret = project
+        .env
+        .get_nonempty("JWT_SECRET")
+        .ok_or_else(|| Error::bad(project.place("JWT_SECRET"), "no JWT_KEYS and no JWT_SECRET: nothing to sign with"))?;
+    Ok((keyset::legacy_material(secret), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("0").is_err());
+    }
+}

@@ -1,0 +1,385 @@
+//! How each Supabase service verifies a token, computed from what that service really reads:
+//! its compose `environment` resolved against `.env`. A verdict says which key accepted the
+//! token or exactly why it was rejected, and for a bad signature, which known-but-untrusted
+//! key did sign it (a revoked key, a retired secret, a value the service has a stale copy
+//! of). Pure: callers load the files.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::compose::{Compose, Role};
+use crate::envfile::EnvFile;
+use crate::jwk::Jwk;
+use crate::jws::Decoded;
+use crate::key::{Alg, Material};
+use crate::keyset;
+
+/// Clock skew every verifier tolerates on `exp`/`nbf`/`iat`.
+pub const SKEW: SignedDuration = SignedDuration::from_secs(30);
+
+/// One service's verification setup.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Compose service name.
+    pub service: String,
+    /// What it is.
+    pub role: Role,
+    /// Keys it trusts (JWKS or Auth's JWT_KEYS).
+    pub keys: Vec<Jwk>,
+    /// The HS256 secret it uses for tokens without `kid`.
+    pub secret: Option<Material>,
+    /// Algorithms it accepts.
+    pub algs: Vec<Alg>,
+    /// Where the keys come from, for messages (`PGRST_JWT_SECRET = JWT_JWKS (2 keys)`).
+    pub source: String,
+    /// Problems found while reading its configuration.
+    pub problems: Vec<String>,
+}
+
+/// A key keyctl knows about but a service may not trust, for explaining bad signatures.
+#[derive(Debug, Clone)]
+pub struct Known {
+    /// How to name it ("kid abc, revoked 2026-12-01").
+    pub label: String,
+    /// The key.
+    pub material: Material,
+    /// Its kid, if any.
+    pub kid: Option<String>,
+}
+
+/// A service's decision on a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted, by this key.
+    Valid {
+        /// Which key verified it.
+        key: String,
+    },
+    /// Rejected, and why.
+    Rejected {
+        /// A stable short code (`unknown_kid`, `bad_signature`, …).
+        code: &'static str,
+        /// The explanation.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    fn reject(code: &'static str, reason: impl Into<String>) -> Verdict {
+        Verdict::Rejected {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the token was accepted.
+    #[must_use]
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verdict::Valid { .. })
+    }
+}
+
+fn parse_set(text: &str) -> Option<Vec<Jwk>> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let items = match &v {
+        Value::Array(a) => a.clone(),
+        Value::Object(o) if o.contains_key("keys") => o.get("keys")?.as_array()?.clone(),
+        Value::Object(o) if o.contains_key("kty") => vec![v.clone()],
+        _ => return None,
+    };
+    Some(items.iter().filter_map(|k| Jwk::from_json(k).ok()).collect())
+}
+
+fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
+    let mut algs: Vec<Alg> = Vec::new();
+    for k in keys {
+        let a = k
+            .alg
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| k.material.alg());
+        if !algs.contains(&a) {
+            algs.push(a);
+        }
+    }
+    algs
+}
+
+/// The views of every keyctl-relevant service in the compose file.
+#[must_use]
+pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
+    let mut out = Vec::new();
+    for service in compose.services() {
+        let Some(role) = service.role else { continue };
+        if role == Role::Kong {
+            continue;
+        }
+        let read = |key: &str| -> Option<String> {
+            compose
+                .env(&service.name, key)
+                .map(|l| env.interpolate(&l.value).unwrap_or_default())
+        };
+        let mut view = View {
+            service: service.name.clone(),
+            role,
+            keys: Vec::new(),
+            secret: None,
+            algs: Vec::new(),
+            source: String::new(),
+            problems: Vec::new(),
+        };
+        let secret = |v: Option<String>| {
+            v.filter(|s| !s.is_empty())
+                .map(|s| keyset::legacy_material(&s))
+        };
+        let jwks_from = |view: &mut View, var: &str| {
+            if let Some(text) = read(var).filter(|t| !t.trim().is_empty()) {
+                match parse_set(&text) {
+                    Some(keys) => {
+                        view.source = format!("{var} ({} key(s))", keys.len());
+                        view.keys = keys;
+                    }
+                    None => view.problems.push(format!("{var} is not a JWKS")),
+                }
+            }
+        };
+        match role {
+            Role::Auth => {
+                jwks_from(&mut view, "GOTRUE_JWT_KEYS");
+                view.secret = secret(read("GOTRUE_JWT_SECRET"));
+                let methods = read("GOTRUE_JWT_VALID_METHODS").or_else(|| read("GOTRUE_JWT_VALIDMETHODS"));
+                view.algs = match methods.filter(|m| !m.trim().is_empty()) {
+                    Some(m) => m.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
+                    None if view.keys.is_empty() => vec![Alg::Hs256],
+                    None => algs_of(&view.keys),
+                };
+                if view.source.is_empty() {
+                    view.source = "GOTRUE_JWT_SECRET".into();
+                }
+            }
+            Role::Rest => {
+                let value = read("PGRST_JWT_SECRET").unwrap_or_default();
+                let base64 = read("PGRST_JWT_SECRET_IS_BASE64").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                match parse_set(&value) {
+                    Some(keys) if value.trim_start().starts_with('{') => {
+                        if base64 {
+                            view.problems.push("PGRST_JWT_SECRET_IS_BASE64 is true with a JWKS: PostgREST base64-decodes the JSON and rejects every token".into());
+                        }
+                        view.source = format!("PGRST_JWT_SECRET (JWKS, {} key(s))", keys.len());
+                        view.algs = algs_of(&keys);
+                        view.keys = keys;
+                    }
+                    _ if value.is_empty() => view.problems.push("PGRST_JWT_SECRET is empty".into()),
+                    _ => {
+                        let bytes = if base64 {
+                            crate::b64::decode(value.trim_end_matches('=').replace('+', "-").replace('/', "_").as_str())
+                        } else {
+                            Some(value.as_bytes().to_vec())
+                        };
+                        view.secret = bytes.map(|b| Material::Oct(Zeroizing::new(b)));
+                        view.algs = vec![Alg::Hs256];
+                        view.source = "PGRST_JWT_SECRET (HS256 secret)".into();
+                    }
+                }
+            }
+            Role::Realtime | Role::Storage | Role::Functions => {
+                let (jwks_var, secret_var) = match role {
+                    Role::Realtime => ("API_JWT_JWKS", "API_JWT_SECRET"),
+                    Role::Storage => ("JWT_JWKS", "AUTH_JWT_SECRET"),
+                    _ => ("SUPABASE_JWKS", "JWT_SECRET"),
+                };
+                jwks_from(&mut view, jwks_var);
+                // Storage falls back to PGRST_JWT_SECRET when AUTH_JWT_SECRET is unset.
+                let fallback = if role == Role::Storage { read("PGRST_JWT_SECRET") } else { None };
+                view.secret = secret(read(secret_var).filter(|s| !s.is_empty()).or(fallback));
+                view.algs = algs_of(&view.keys);
+                if view.secret.is_some() && !view.algs.contains(&Alg::Hs256) {
+                    view.algs.push(Alg::Hs256);
+                }
+                if role == Role::Functions {
+                    view.algs.retain(|a| *a != Alg::EdDsa);
+                }
+                if view.source.is_empty() {
+                    view.source = format!("{secret_var} (HS256 secret)");
+                }
+            }
+            Role::Kong => {}
+        }
+        out.push(view);
+    }
+    out
+}
+
+fn label(k: &Jwk) -> String {
+    match &k.kid {
+        Some(kid) => format!("{} kid {kid}", k.material.alg()),
+        None => "the HS256 secret (oct key without kid)".into(),
+    }
+}
+
+/// Decides whether `view`'s service accepts the decoded token at `now`, and why not.
+/// `known` are keys that may explain a bad signature; `role` is the role the caller expects.
+#[must_use]
+pub fn verify(view: &View, token: &Decoded<'_>, now: Timestamp, known: &[Known], role: Option<&str>) -> Verdict {
+    let Some(alg_name) = token.alg() else {
+        return Verdict::reject("malformed", "the header has no alg");
+    };
+    if alg_name.eq_ignore_ascii_case("none") {
+        return Verdict::reject("alg_none", "alg \"none\": unsigned tokens are never accepted");
+    }
+    let Ok(alg) = alg_name.parse::<Alg>() else {
+        return Verdict::reject("alg_not_accepted", format!("alg {alg_name} is not one Supabase uses"));
+    };
+    if !view.algs.contains(&alg) {
+        let accepted: Vec<&str> = view.algs.iter().map(|a| a.as_str()).collect();
+        return Verdict::reject(
+            "alg_not_accepted",
+            format!(
+                "{} does not accept {alg}: it reads {} and accepts {}",
+                view.service,
+                if view.source.is_empty() { "no key" } else { view.source.as_str() },
+                if accepted.is_empty() { "nothing".into() } else { accepted.join(", ") }
+            ),
+        );
+    }
+    let verified_by: Option<String> = match token.kid() {
+        Some(kid) => {
+            let Some(key) = view.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
+                let have: Vec<String> = view.keys.iter().filter_map(|k| k.kid.clone()).collect();
+                let mut reason = format!(
+                    "unknown kid {kid}: {} knows {}",
+                    view.service,
+                    if have.is_empty() { "no kids (it is not wired to a JWKS)".into() } else { have.join(", ") }
+                );
+                if let Some(k) = known.iter().find(|k| k.kid.as_deref() == Some(kid)) {
+                    reason.push_str(&format!("; kid {kid} is {}", k.label));
+                }
+                return Verdict::reject("unknown_kid", reason);
+            };
+            if key.material.alg() != alg {
+                return Verdict::reject("alg_mismatch", format!("kid {kid} is an {} key but the token says {alg}", key.material.alg()));
+            }
+            token.verifies_with(&key.material).then(|| label(key))
+        }
+        None => {
+            let mut found = None;
+            if alg == Alg::Hs256
+                && let Some(secret) = &view.secret
+                && token.verifies_with(secret)
+            {
+                found = Some("the shared HS256 secret".to_owned());
+            }
+            // Auth verifies kid-less tokens only with GOTRUE_JWT_SECRET; the JWKS readers try
+            // every key of the token's algorithm.
+            if found.is_none() && view.role != Role::Auth {
+                found = view.keys.iter().find(|k| k.material.alg() == alg && token.verifies_with(&k.material)).map(label);
+            }
+            found
+        }
+    };
+    let Some(key) = verified_by else {
+        let mut reason = format!("signature matches no key {} trusts ({})", view.service, view.source);
+        if let Some(k) = known.iter().find(|k| k.material.alg() == alg && token.verifies_with(&k.material)) {
+            reason.push_str(&format!("; it was signed with {}", k.label));
+        }
+        return Verdict::reject("bad_signature", reason);
+    };
+    let claim = |name: &str| token.claims.get(name).and_then(Value::as_i64);
+    let t = now.as_second();
+    if let Some(exp) = claim("exp")
+        && exp + SKEW.as_secs() < t
+    {
+        return Verdict::reject("expired", format!("expired at {} ({} ago; {}s of clock skew allowed)", ts(exp), crate::lifecycle::human(SignedDuration::from_secs(t - exp)), SKEW.as_secs()));
+    }
+    if let Some(nbf) = claim("nbf")
+        && nbf - SKEW.as_secs() > t
+    {
+        return Verdict::reject("not_yet_valid", format!("not valid before {} (in {})", ts(nbf), crate::lifecycle::human(SignedDuration::from_secs(nbf - t))));
+    }
+    if let Some(iat) = claim("iat")
+        && iat - SKEW.as_secs() > t
+    {
+        return Verdict::reject("not_yet_valid", format!("issued in the future ({}): check the clocks", ts(iat)));
+    }
+    if let Some(want) = role {
+        let got = token.claims.get("role").and_then(Value::as_str);
+        if got != Some(want) {
+            return Verdict::reject("wrong_role", format!("role is {}, expected {want}", got.map_or("missing".into(), |g| format!("{g:?}"))));
+        }
+    }
+    Verdict::Valid { key }
+}
+
+fn ts(secs: i64) -> String {
+    Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jws;
+    use serde_json::json;
+
+    fn view(keys: Vec<Jwk>, secret: Option<&str>, role: Role) -> View {
+        let mut algs = algs_of(&keys);
+        if secret.is_some() {
+            algs.push(Alg::Hs256);
+        }
+        View {
+            service: "svc".into(),
+            role,
+            keys,
+            secret: secret.map(keyset::legacy_material),
+            algs,
+            source: "test".into(),
+            problems: vec![],
+        }
+    }
+
+    fn jwk(m: &Material, kid: &str) -> Jwk {
+        Jwk::from_json(&crate::jwk::public_json(m, Some(kid))).unwrap()
+    }
+
+    fn now() -> Timestamp {
+        "2026-12-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn claims(exp: i64) -> serde_json::Map<String, Value> {
+        json!({"role":"anon","exp":exp}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn verdicts_name_the_cause() {
+        let a = Material::generate(Alg::Es256, 0).unwrap();
+        let b = Material::generate(Alg::Es256, 0).unwrap();
+        let v = view(vec![jwk(&a, "a")], None, Role::Rest);
+        let later = now().as_second() + 60;
+        let ok = jws::sign(&a, Some("a"), &claims(later)).unwrap();
+        assert!(verify(&v, &jws::decode(&ok).unwrap(), now(), &[], None).is_valid());
+        let unknown = jws::sign(&b, Some("b"), &claims(later)).unwrap();
+        let known = [Known { label: "revoked on 2026-11-01".into(), material: b.public(), kid: Some("b".into()) }];
+        let r = verify(&v, &jws::decode(&unknown).unwrap(), now(), &known, None);
+        assert!(matches!(&r, Verdict::Rejected { code: "unknown_kid", reason } if reason.contains("revoked on")), "{r:?}");
+        let forged = jws::sign(&b, Some("a"), &claims(later)).unwrap();
+        let r = verify(&v, &jws::decode(&forged).unwrap(), now(), &known, None);
+        assert!(matches!(&r, Verdict::Rejected { code: "bad_signature", reason } if reason.contains("revoked on")), "{r:?}");
+        let old = jws::sign(&a, Some("a"), &claims(now().as_second() - 3600)).unwrap();
+        assert!(matches!(verify(&v, &jws::decode(&old).unwrap(), now(), &[], None), Verdict::Rejected { code: "expired", .. }));
+        let hs = jws::sign(&keyset::legacy_material("s"), None, &claims(later)).unwrap();
+        assert!(matches!(verify(&v, &jws::decode(&hs).unwrap(), now(), &[], None), Verdict::Rejected { code: "alg_not_accepted", .. }));
+        assert!(matches!(verify(&v, &jws::decode(&ok).unwrap(), now(), &[], Some("service_role")), Verdict::Rejected { code: "wrong_role", .. }));
+    }
+
+    #[test]
+    fn auth_checks_kidless_tokens_only_against_its_secret() {
+        let secret = "a-secret-that-is-long-enough-for-postgrest";
+        let oct = Jwk::from_json(&crate::jwk::private_json(&keyset::legacy_material("other-secret-other-secret-other-secret"), None, false)).unwrap();
+        let v = view(vec![oct], Some(secret), Role::Auth);
+        let later = now().as_second() + 60;
+        let t = jws::sign(&keyset::legacy_material(secret), None, &claims(later)).unwrap();
+        assert!(verify(&v, &jws::decode(&t).unwrap(), now(), &[], None).is_valid());
+        let t = jws::sign(&keyset::legacy_material("other-secret-other-secret-other-secret"), None, &claims(later)).unwrap();
+        assert!(!verify(&v, &jws::decode(&t).unwrap(), now(), &[], None).is_valid());
+    }
+}
