@@ -36,7 +36,7 @@ cargo test --locked
 
 step "command-line contract"
 cargo build --locked --quiet
-for part in foundation migrate; do
+for part in foundation migrate doctor; do
   bash ../shared/contract/check-cli.sh target/debug/keyctl "$part"
 done
 

@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
 use crate::cmd::{doctor::DoctorArgs, migrate::MigrateArgs, revoke::RevokeArgs, token::TokenArgs};
+use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
 use crate::error::Result;
 
 /// JWT signing keys, JWKS and the asymmetric-key migration for self-hosted Supabase.

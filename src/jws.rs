@@ -152,4 +152,42 @@ mod tests {
         assert!(decode("!!.e30.AA").unwrap_err().0.contains("header"));
         assert!(decode(&"a".repeat(MAX_TOKEN_LEN + 1)).is_err());
     }
+
+    mod fuzz {
+        use super::super::*;
+        use crate::key::Alg;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn decode_never_panics(text in "\\PC{0,300}") {
+                let _ = decode(&text);
+            }
+
+            #[test]
+            fn decode_never_panics_on_dotted_base64(a in "[A-Za-z0-9_=+/-]{0,40}", b in "[A-Za-z0-9_=+/-]{0,40}", c in "[A-Za-z0-9_=+/-]{0,90}", dots in 0usize..5) {
+                let text = [a, b, c].join(&".".repeat(dots.max(1)));
+                let _ = decode(&text);
+            }
+
+            #[test]
+            fn any_change_to_a_signed_token_breaks_it(pos in 0usize..400, byte in any::<u8>(), alg in 0usize..3) {
+                let key = Material::generate([Alg::Es256, Alg::EdDsa, Alg::Hs256][alg], 0).unwrap();
+                let claims = serde_json::json!({"role":"anon","exp":4_000_000_000_u64}).as_object().unwrap().clone();
+                let token = sign(&key, Some("k"), &claims).unwrap();
+                let mut bytes = token.clone().into_bytes();
+                let i = pos % bytes.len();
+                prop_assume!(bytes[i] != byte);
+                bytes[i] = byte;
+                let Ok(text) = String::from_utf8(bytes) else { return Ok(()) };
+                if let Ok(d) = decode(&text) {
+                    // Base64 has slack bits: only a change that survives decoding unchanged may pass.
+                    let same = d.signing_input == &token[..d.signing_input.len()] && d.signature == decode(&token).unwrap().signature;
+                    prop_assert!(same || !d.verifies_with(&key.public()));
+                }
+            }
+        }
+    }
 }

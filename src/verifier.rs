@@ -88,7 +88,12 @@ fn parse_set(text: &str) -> Option<Vec<Jwk>> {
         Value::Object(o) if o.contains_key("kty") => vec![v.clone()],
         _ => return None,
     };
-    Some(items.iter().filter_map(|k| Jwk::from_json(k).ok()).collect())
+    Some(
+        items
+            .iter()
+            .filter_map(|k| Jwk::from_json(k).ok())
+            .collect(),
+    )
 }
 
 fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
@@ -148,7 +153,8 @@ pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
             Role::Auth => {
                 jwks_from(&mut view, "GOTRUE_JWT_KEYS");
                 view.secret = secret(read("GOTRUE_JWT_SECRET"));
-                let methods = read("GOTRUE_JWT_VALID_METHODS").or_else(|| read("GOTRUE_JWT_VALIDMETHODS"));
+                let methods =
+                    read("GOTRUE_JWT_VALID_METHODS").or_else(|| read("GOTRUE_JWT_VALIDMETHODS"));
                 view.algs = match methods.filter(|m| !m.trim().is_empty()) {
                     Some(m) => m.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
                     None if view.keys.is_empty() => vec![Alg::Hs256],
@@ -160,7 +166,8 @@ pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
             }
             Role::Rest => {
                 let value = read("PGRST_JWT_SECRET").unwrap_or_default();
-                let base64 = read("PGRST_JWT_SECRET_IS_BASE64").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let base64 = read("PGRST_JWT_SECRET_IS_BASE64")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
                 match parse_set(&value) {
                     Some(keys) if value.trim_start().starts_with('{') => {
                         if base64 {
@@ -173,7 +180,13 @@ pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
                     _ if value.is_empty() => view.problems.push("PGRST_JWT_SECRET is empty".into()),
                     _ => {
                         let bytes = if base64 {
-                            crate::b64::decode(value.trim_end_matches('=').replace('+', "-").replace('/', "_").as_str())
+                            crate::b64::decode(
+                                value
+                                    .trim_end_matches('=')
+                                    .replace('+', "-")
+                                    .replace('/', "_")
+                                    .as_str(),
+                            )
                         } else {
                             Some(value.as_bytes().to_vec())
                         };
@@ -191,7 +204,11 @@ pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
                 };
                 jwks_from(&mut view, jwks_var);
                 // Storage falls back to PGRST_JWT_SECRET when AUTH_JWT_SECRET is unset.
-                let fallback = if role == Role::Storage { read("PGRST_JWT_SECRET") } else { None };
+                let fallback = if role == Role::Storage {
+                    read("PGRST_JWT_SECRET")
+                } else {
+                    None
+                };
                 view.secret = secret(read(secret_var).filter(|s| !s.is_empty()).or(fallback));
                 view.algs = algs_of(&view.keys);
                 if view.secret.is_some() && !view.algs.contains(&Alg::Hs256) {
@@ -221,25 +238,54 @@ fn label(k: &Jwk) -> String {
 /// Decides whether `view`'s service accepts the decoded token at `now`, and why not.
 /// `known` are keys that may explain a bad signature; `role` is the role the caller expects.
 #[must_use]
-pub fn verify(view: &View, token: &Decoded<'_>, now: Timestamp, known: &[Known], role: Option<&str>) -> Verdict {
+pub fn verify(
+    view: &View,
+    token: &Decoded<'_>,
+    now: Timestamp,
+    known: &[Known],
+    role: Option<&str>,
+) -> Verdict {
     let Some(alg_name) = token.alg() else {
         return Verdict::reject("malformed", "the header has no alg");
     };
     if alg_name.eq_ignore_ascii_case("none") {
-        return Verdict::reject("alg_none", "alg \"none\": unsigned tokens are never accepted");
+        return Verdict::reject(
+            "alg_none",
+            "alg \"none\": unsigned tokens are never accepted",
+        );
     }
     let Ok(alg) = alg_name.parse::<Alg>() else {
-        return Verdict::reject("alg_not_accepted", format!("alg {alg_name} is not one Supabase uses"));
+        return Verdict::reject(
+            "alg_not_accepted",
+            format!("alg {alg_name} is not one Supabase uses"),
+        );
+    };
+    let signed_with = || {
+        known
+            .iter()
+            .find(|k| k.material.alg() == alg && token.verifies_with(&k.material))
+            .map_or(String::new(), |k| {
+                format!("; it was signed with {}", k.label)
+            })
     };
     if !view.algs.contains(&alg) {
         let accepted: Vec<&str> = view.algs.iter().map(|a| a.as_str()).collect();
         return Verdict::reject(
             "alg_not_accepted",
             format!(
-                "{} does not accept {alg}: it reads {} and accepts {}",
+                "{} does not accept {alg}: it reads {} and accepts {}{}",
                 view.service,
-                if view.source.is_empty() { "no key" } else { view.source.as_str() },
-                if accepted.is_empty() { "nothing".into() } else { accepted.join(", ") }
+                if view.source.is_empty() {
+                    "no key"
+                } else {
+                    view.source.as_str()
+                },
+                if accepted.is_empty() {
+                    "nothing".into()
+                } else {
+                    accepted.join(", ")
+                },
+                signed_with()
             ),
         );
     }
@@ -250,7 +296,11 @@ pub fn verify(view: &View, token: &Decoded<'_>, now: Timestamp, known: &[Known],
                 let mut reason = format!(
                     "unknown kid {kid}: {} knows {}",
                     view.service,
-                    if have.is_empty() { "no kids (it is not wired to a JWKS)".into() } else { have.join(", ") }
+                    if have.is_empty() {
+                        "no kids (it is not wired to a JWKS)".into()
+                    } else {
+                        have.join(", ")
+                    }
                 );
                 if let Some(k) = known.iter().find(|k| k.kid.as_deref() == Some(kid)) {
                     reason.push_str(&format!("; kid {kid} is {}", k.label));
@@ -258,7 +308,13 @@ pub fn verify(view: &View, token: &Decoded<'_>, now: Timestamp, known: &[Known],
                 return Verdict::reject("unknown_kid", reason);
             };
             if key.material.alg() != alg {
-                return Verdict::reject("alg_mismatch", format!("kid {kid} is an {} key but the token says {alg}", key.material.alg()));
+                return Verdict::reject(
+                    "alg_mismatch",
+                    format!(
+                        "kid {kid} is an {} key but the token says {alg}",
+                        key.material.alg()
+                    ),
+                );
             }
             token.verifies_with(&key.material).then(|| label(key))
         }
@@ -273,39 +329,71 @@ pub fn verify(view: &View, token: &Decoded<'_>, now: Timestamp, known: &[Known],
             // Auth verifies kid-less tokens only with GOTRUE_JWT_SECRET; the JWKS readers try
             // every key of the token's algorithm.
             if found.is_none() && view.role != Role::Auth {
-                found = view.keys.iter().find(|k| k.material.alg() == alg && token.verifies_with(&k.material)).map(label);
+                found = view
+                    .keys
+                    .iter()
+                    .find(|k| k.material.alg() == alg && token.verifies_with(&k.material))
+                    .map(label);
             }
             found
         }
     };
     let Some(key) = verified_by else {
-        let mut reason = format!("signature matches no key {} trusts ({})", view.service, view.source);
-        if let Some(k) = known.iter().find(|k| k.material.alg() == alg && token.verifies_with(&k.material)) {
-            reason.push_str(&format!("; it was signed with {}", k.label));
-        }
-        return Verdict::reject("bad_signature", reason);
+        return Verdict::reject(
+            "bad_signature",
+            format!(
+                "signature matches no key {} trusts ({}){}",
+                view.service,
+                view.source,
+                signed_with()
+            ),
+        );
     };
     let claim = |name: &str| token.claims.get(name).and_then(Value::as_i64);
     let t = now.as_second();
     if let Some(exp) = claim("exp")
         && exp + SKEW.as_secs() < t
     {
-        return Verdict::reject("expired", format!("expired at {} ({} ago; {}s of clock skew allowed)", ts(exp), crate::lifecycle::human(SignedDuration::from_secs(t - exp)), SKEW.as_secs()));
+        return Verdict::reject(
+            "expired",
+            format!(
+                "expired at {} ({} ago; {}s of clock skew allowed)",
+                ts(exp),
+                crate::lifecycle::human(SignedDuration::from_secs(t - exp)),
+                SKEW.as_secs()
+            ),
+        );
     }
     if let Some(nbf) = claim("nbf")
         && nbf - SKEW.as_secs() > t
     {
-        return Verdict::reject("not_yet_valid", format!("not valid before {} (in {})", ts(nbf), crate::lifecycle::human(SignedDuration::from_secs(nbf - t))));
+        return Verdict::reject(
+            "not_yet_valid",
+            format!(
+                "not valid before {} (in {})",
+                ts(nbf),
+                crate::lifecycle::human(SignedDuration::from_secs(nbf - t))
+            ),
+        );
     }
     if let Some(iat) = claim("iat")
         && iat - SKEW.as_secs() > t
     {
-        return Verdict::reject("not_yet_valid", format!("issued in the future ({}): check the clocks", ts(iat)));
+        return Verdict::reject(
+            "not_yet_valid",
+            format!("issued in the future ({}): check the clocks", ts(iat)),
+        );
     }
     if let Some(want) = role {
         let got = token.claims.get("role").and_then(Value::as_str);
         if got != Some(want) {
-            return Verdict::reject("wrong_role", format!("role is {}, expected {want}", got.map_or("missing".into(), |g| format!("{g:?}"))));
+            return Verdict::reject(
+                "wrong_role",
+                format!(
+                    "role is {}, expected {want}",
+                    got.map_or("missing".into(), |g| format!("{g:?}"))
+                ),
+            );
         }
     }
     Verdict::Valid { key }
@@ -346,7 +434,10 @@ mod tests {
     }
 
     fn claims(exp: i64) -> serde_json::Map<String, Value> {
-        json!({"role":"anon","exp":exp}).as_object().unwrap().clone()
+        json!({"role":"anon","exp":exp})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     #[test]
@@ -358,28 +449,72 @@ mod tests {
         let ok = jws::sign(&a, Some("a"), &claims(later)).unwrap();
         assert!(verify(&v, &jws::decode(&ok).unwrap(), now(), &[], None).is_valid());
         let unknown = jws::sign(&b, Some("b"), &claims(later)).unwrap();
-        let known = [Known { label: "revoked on 2026-11-01".into(), material: b.public(), kid: Some("b".into()) }];
+        let known = [Known {
+            label: "revoked on 2026-11-01".into(),
+            material: b.public(),
+            kid: Some("b".into()),
+        }];
         let r = verify(&v, &jws::decode(&unknown).unwrap(), now(), &known, None);
-        assert!(matches!(&r, Verdict::Rejected { code: "unknown_kid", reason } if reason.contains("revoked on")), "{r:?}");
+        assert!(
+            matches!(&r, Verdict::Rejected { code: "unknown_kid", reason } if reason.contains("revoked on")),
+            "{r:?}"
+        );
         let forged = jws::sign(&b, Some("a"), &claims(later)).unwrap();
         let r = verify(&v, &jws::decode(&forged).unwrap(), now(), &known, None);
-        assert!(matches!(&r, Verdict::Rejected { code: "bad_signature", reason } if reason.contains("revoked on")), "{r:?}");
+        assert!(
+            matches!(&r, Verdict::Rejected { code: "bad_signature", reason } if reason.contains("revoked on")),
+            "{r:?}"
+        );
         let old = jws::sign(&a, Some("a"), &claims(now().as_second() - 3600)).unwrap();
-        assert!(matches!(verify(&v, &jws::decode(&old).unwrap(), now(), &[], None), Verdict::Rejected { code: "expired", .. }));
+        assert!(matches!(
+            verify(&v, &jws::decode(&old).unwrap(), now(), &[], None),
+            Verdict::Rejected {
+                code: "expired",
+                ..
+            }
+        ));
         let hs = jws::sign(&keyset::legacy_material("s"), None, &claims(later)).unwrap();
-        assert!(matches!(verify(&v, &jws::decode(&hs).unwrap(), now(), &[], None), Verdict::Rejected { code: "alg_not_accepted", .. }));
-        assert!(matches!(verify(&v, &jws::decode(&ok).unwrap(), now(), &[], Some("service_role")), Verdict::Rejected { code: "wrong_role", .. }));
+        assert!(matches!(
+            verify(&v, &jws::decode(&hs).unwrap(), now(), &[], None),
+            Verdict::Rejected {
+                code: "alg_not_accepted",
+                ..
+            }
+        ));
+        assert!(matches!(
+            verify(
+                &v,
+                &jws::decode(&ok).unwrap(),
+                now(),
+                &[],
+                Some("service_role")
+            ),
+            Verdict::Rejected {
+                code: "wrong_role",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn auth_checks_kidless_tokens_only_against_its_secret() {
         let secret = "a-secret-that-is-long-enough-for-postgrest";
-        let oct = Jwk::from_json(&crate::jwk::private_json(&keyset::legacy_material("other-secret-other-secret-other-secret"), None, false)).unwrap();
+        let oct = Jwk::from_json(&crate::jwk::private_json(
+            &keyset::legacy_material("other-secret-other-secret-other-secret"),
+            None,
+            false,
+        ))
+        .unwrap();
         let v = view(vec![oct], Some(secret), Role::Auth);
         let later = now().as_second() + 60;
         let t = jws::sign(&keyset::legacy_material(secret), None, &claims(later)).unwrap();
         assert!(verify(&v, &jws::decode(&t).unwrap(), now(), &[], None).is_valid());
-        let t = jws::sign(&keyset::legacy_material("other-secret-other-secret-other-secret"), None, &claims(later)).unwrap();
+        let t = jws::sign(
+            &keyset::legacy_material("other-secret-other-secret-other-secret"),
+            None,
+            &claims(later),
+        )
+        .unwrap();
         assert!(!verify(&v, &jws::decode(&t).unwrap(), now(), &[], None).is_valid());
     }
 }

@@ -14,7 +14,9 @@ use crate::ui;
 
 /// Arguments of `keyctl doctor`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 no errors (warnings allowed), 1 at least one error.\nExamples:\n  keyctl doctor --project /srv/supabase\n  keyctl doctor --project /srv/supabase --json | jq '.findings[] | select(.severity == \"error\")'")]
+#[command(
+    after_help = "Exit status: 0 no errors (warnings allowed), 1 at least one error.\nExamples:\n  keyctl doctor --project /srv/supabase\n  keyctl doctor --project /srv/supabase --json | jq '.findings[] | select(.severity == \"error\")'"
+)]
 pub struct DoctorArgs {
     #[command(flatten)]
     project: ProjectArgs,
@@ -31,9 +33,13 @@ impl DoctorArgs {
     pub fn run(self) -> Result<()> {
         let now = clock::now()?;
         let ctx = Context::load(&self.project)?;
-        let compose_path = project::compose_path(&ctx.project.env_path, self.project.compose_file.as_deref()).ok();
+        let compose_path =
+            project::compose_path(&ctx.project.env_path, self.project.compose_file.as_deref()).ok();
         let (phase, findings) = doctor::diagnose(&ctx, compose_path.as_deref(), now);
-        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
         let warnings = findings.len() - errors;
         if self.json {
             let v = json!({
@@ -64,8 +70,15 @@ impl DoctorArgs {
                 if let Some(k) = &f.kid {
                     subject.push(format!("kid {k}"));
                 }
-                let subject = if subject.is_empty() { String::new() } else { format!(" [{}]", subject.join(", ")) };
-                text.push_str(&format!("{tag}: {}{subject}: {} — {}. fix: {}\n", f.place, f.message, f.breaks, f.fix));
+                let subject = if subject.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", subject.join(", "))
+                };
+                text.push_str(&format!(
+                    "{tag}: {}{subject}: {} — {}. fix: {}\n",
+                    f.place, f.message, f.breaks, f.fix
+                ));
             }
             text.push_str(&format!(
                 "{}: phase {}, {errors} error(s), {warnings} warning(s)\n",

@@ -60,6 +60,7 @@ pub enum RoleArg {
     /// `authenticated`
     Authenticated,
     /// `service_role`
+    #[value(name = "service_role")]
     ServiceRole,
 }
 
@@ -83,10 +84,14 @@ pub struct TokenArgs {
 #[derive(Debug, Subcommand)]
 enum TokenAction {
     /// Verify a token the way each service would, and say why it is rejected.
-    #[command(after_help = "Examples:\n  keyctl token verify eyJhbGciOi… --project /srv/supabase\n  grep -o 'eyJ[A-Za-z0-9._-]*' api.log | keyctl token verify - --project /srv/supabase --service rest --json")]
+    #[command(
+        after_help = "Examples:\n  keyctl token verify eyJhbGciOi… --project /srv/supabase\n  grep -o 'eyJ[A-Za-z0-9._-]*' api.log | keyctl token verify - --project /srv/supabase --service rest --json"
+    )]
     Verify(VerifyArgs),
     /// Mint a test token with the current signing key (HS256 while the legacy secret signs).
-    #[command(after_help = "Examples:\n  keyctl token sign --project /srv/supabase --role authenticated --sub 0b7c… --exp 10m\n  curl -H \"Authorization: Bearer $(keyctl token sign --project . --role service_role)\" …")]
+    #[command(
+        after_help = "Examples:\n  keyctl token sign --project /srv/supabase --role authenticated --sub 0b7c… --exp 10m\n  curl -H \"Authorization: Bearer $(keyctl token sign --project . --role service_role)\" …"
+    )]
     Sign(SignArgs),
 }
 
@@ -129,7 +134,9 @@ pub struct SignArgs {
 
 fn parse_duration(s: &str) -> std::result::Result<SignedDuration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 90s, 10m, 2h, 7d)"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 90s, 10m, 2h, 7d)"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -176,13 +183,20 @@ impl Context {
         let compose = match project::compose_path(&project.env_path, args.compose_file.as_deref()) {
             Ok(path) => {
                 let text = fsio::read_text(&path)?;
-                Some(Compose::parse(&text).map_err(|e| Error::bad(path.display().to_string(), e.to_string()))?)
+                Some(
+                    Compose::parse(&text)
+                        .map_err(|e| Error::bad(path.display().to_string(), e.to_string()))?,
+                )
             }
             Err(_) if args.compose_file.is_none() => None,
             Err(e) => return Err(e),
         };
         let paths = Paths::for_env(&project.env_path);
-        Ok(Context { project, compose, paths })
+        Ok(Context {
+            project,
+            compose,
+            paths,
+        })
     }
 
     /// What each service verifies with. Without a compose file: what each service would read
@@ -208,7 +222,10 @@ impl Context {
                 kid: None,
             });
         }
-        if let Some(keys) = env.get_nonempty("JWT_KEYS").and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok()) {
+        if let Some(keys) = env
+            .get_nonempty("JWT_KEYS")
+            .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
+        {
             for k in keys.into_iter().filter(|k| k.kid.is_some()) {
                 known.push(Known {
                     label: format!("{} kid {} from .env JWT_KEYS, which this service does not have (restart it, or wire JWT_JWKS: keyctl migrate)", k.material.alg(), k.kid.as_deref().unwrap_or_default()),
@@ -221,7 +238,11 @@ impl Context {
             for r in &state.revoked {
                 if let Some(m) = r.public_jwk.as_ref().and_then(|j| Jwk::from_json(j).ok()) {
                     known.push(Known {
-                        label: format!("kid {}, which this project revoked on {}", r.kid.as_deref().unwrap_or("?"), r.at),
+                        label: format!(
+                            "kid {}, which this project revoked on {}",
+                            r.kid.as_deref().unwrap_or("?"),
+                            r.at
+                        ),
                         material: m.material,
                         kid: r.kid.clone(),
                     });
@@ -229,7 +250,10 @@ impl Context {
             }
             for retired in &state.retired_secrets {
                 let backup = self.paths.project.join(&retired.backup);
-                let secret = fsio::read_text(&backup).ok().and_then(|t| EnvFile::parse(&t).ok()).and_then(|e| e.get_nonempty("JWT_SECRET").map(str::to_owned));
+                let secret = fsio::read_text(&backup)
+                    .ok()
+                    .and_then(|t| EnvFile::parse(&t).ok())
+                    .and_then(|e| e.get_nonempty("JWT_SECRET").map(str::to_owned));
                 if let Some(s) = secret {
                     known.push(Known {
                         label: format!("the JWT_SECRET retired on {}", retired.at),
@@ -250,21 +274,41 @@ fn expected_views(env: &EnvFile) -> Vec<View> {
         env.get_nonempty(var)
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
             .map(|v| {
-                let items = v.as_array().cloned().or_else(|| v.get("keys").and_then(Value::as_array).cloned()).unwrap_or_default();
-                items.iter().filter_map(|k| Jwk::from_json(k).ok()).collect()
+                let items = v
+                    .as_array()
+                    .cloned()
+                    .or_else(|| v.get("keys").and_then(Value::as_array).cloned())
+                    .unwrap_or_default();
+                items
+                    .iter()
+                    .filter_map(|k| Jwk::from_json(k).ok())
+                    .collect()
             })
             .unwrap_or_default()
     };
     let mut out = Vec::new();
-    for role in [Role::Auth, Role::Rest, Role::Realtime, Role::Storage, Role::Functions] {
-        let keys = if role == Role::Auth { set("JWT_KEYS") } else { set("JWT_JWKS") };
+    for role in [
+        Role::Auth,
+        Role::Rest,
+        Role::Realtime,
+        Role::Storage,
+        Role::Functions,
+    ] {
+        let keys = if role == Role::Auth {
+            set("JWT_KEYS")
+        } else {
+            set("JWT_JWKS")
+        };
         let mut algs: Vec<Alg> = Vec::new();
         for k in &keys {
             if !algs.contains(&k.material.alg()) {
                 algs.push(k.material.alg());
             }
         }
-        if secret.is_some() && (keys.is_empty() || role != Role::Auth) && !algs.contains(&Alg::Hs256) {
+        if secret.is_some()
+            && (keys.is_empty() || role != Role::Auth)
+            && !algs.contains(&Alg::Hs256)
+        {
             algs.push(Alg::Hs256);
         }
         if role == Role::Functions {
@@ -302,7 +346,9 @@ impl VerifyArgs {
             let roles: Vec<Role> = self.service.iter().map(|s| s.role()).collect();
             views.retain(|v| roles.contains(&v.role));
             if views.is_empty() {
-                return Err(Error::Usage("none of the named services is in the compose file".into()));
+                return Err(Error::Usage(
+                    "none of the named services is in the compose file".into(),
+                ));
             }
         }
         let known = ctx.known(now);
@@ -314,7 +360,11 @@ impl VerifyArgs {
             if !ok {
                 rejected += 1;
             }
-            let text = if self.json { value.to_string() } else { render_text(&value) };
+            let text = if self.json {
+                value.to_string()
+            } else {
+                render_text(&value)
+            };
             writeln!(out, "{text}").map_err(|e| Error::io(std::path::Path::new("stdout"), &e))
         };
         if self.token == "-" {
@@ -324,7 +374,9 @@ impl VerifyArgs {
             let mut index = 0;
             loop {
                 line.clear();
-                let n = std::io::Read::take(&mut reader, MAX_LINE as u64 + 1).read_until(b'\n', &mut line).map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
+                let n = std::io::Read::take(&mut reader, MAX_LINE as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
                 if n == 0 {
                     break;
                 }
@@ -332,7 +384,9 @@ impl VerifyArgs {
                 if line.len() > MAX_LINE && !line.ends_with(b"\n") {
                     // Skip the rest of an over-long line.
                     let mut rest = Vec::new();
-                    reader.read_until(b'\n', &mut rest).map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
+                    reader
+                        .read_until(b'\n', &mut rest)
+                        .map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
                     line.truncate(MAX_LINE + 1);
                 }
                 let text = String::from_utf8_lossy(&line);
@@ -354,7 +408,14 @@ impl VerifyArgs {
     }
 
     /// The verdicts on one token: a JSON value and whether every service accepted it.
-    fn one(&self, token: &str, views: &[View], known: &[Known], now: Timestamp, index: Option<usize>) -> (Value, bool) {
+    fn one(
+        &self,
+        token: &str,
+        views: &[View],
+        known: &[Known],
+        now: Timestamp,
+        index: Option<usize>,
+    ) -> (Value, bool) {
         let mut v = Map::new();
         if let Some(i) = index {
             v.insert("line".into(), json!(i));
@@ -397,16 +458,25 @@ impl VerifyArgs {
 }
 
 fn render_text(v: &Value) -> String {
-    let prefix = v.get("line").map_or(String::new(), |l| format!("line {l}: "));
+    let prefix = v
+        .get("line")
+        .map_or(String::new(), |l| format!("line {l}: "));
     if let Some(e) = v.get("error") {
-        return format!("{prefix}rejected: not a token: {}", e["reason"].as_str().unwrap_or_default());
+        return format!(
+            "{prefix}rejected: not a token: {}",
+            e["reason"].as_str().unwrap_or_default()
+        );
     }
     let t = &v["token"];
     let mut out = format!(
         "{prefix}{} token{}{}",
         t["alg"].as_str().unwrap_or("?"),
-        t["kid"].as_str().map_or(String::new(), |k| format!(" kid {k}")),
-        t["role"].as_str().map_or(String::new(), |r| format!(" role {r}"))
+        t["kid"]
+            .as_str()
+            .map_or(String::new(), |k| format!(" kid {k}")),
+        t["role"]
+            .as_str()
+            .map_or(String::new(), |r| format!(" role {r}"))
     );
     for r in v["results"].as_array().into_iter().flatten() {
         let line = if r["valid"] == true {
@@ -414,9 +484,17 @@ fn render_text(v: &Value) -> String {
         } else {
             format!("REJECTED: {}", r["reason"].as_str().unwrap_or_default())
         };
-        out.push_str(&format!("\n  {:<10} {line}", r["service"].as_str().unwrap_or_default()));
+        out.push_str(&format!(
+            "\n  {:<10} {line}",
+            r["service"].as_str().unwrap_or_default()
+        ));
     }
-    for n in v.get("notes").and_then(Value::as_array).into_iter().flatten() {
+    for n in v
+        .get("notes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!("\n  note: {}", n.as_str().unwrap_or_default()));
     }
     out
@@ -425,12 +503,19 @@ fn render_text(v: &Value) -> String {
 impl SignArgs {
     fn run(self) -> Result<()> {
         let now = clock::now()?;
-        let project = Project::load(self.project.project.as_deref(), self.project.env_file.as_deref())?;
+        let project = Project::load(
+            self.project.project.as_deref(),
+            self.project.env_file.as_deref(),
+        )?;
         let (material, kid) = signer(&project)?;
         let lifetime = match self.exp {
             Some(d) => d,
             None => SignedDuration::from_secs(
-                project.env.get_nonempty("JWT_EXPIRY").and_then(|v| v.parse().ok()).unwrap_or(3600),
+                project
+                    .env
+                    .get_nonempty("JWT_EXPIRY")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(3600),
             ),
         };
         let role = self.role.as_str();
@@ -446,11 +531,15 @@ impl SignArgs {
         claims.insert("iat".into(), json!(now.as_second()));
         claims.insert("exp".into(), json!((now + lifetime).as_second()));
         for c in &self.claims {
-            let (name, value) = c.split_once('=').ok_or_else(|| Error::Usage(format!("--claim {c:?}: expected NAME=VALUE")))?;
-            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            let (name, value) = c
+                .split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--claim {c:?}: expected NAME=VALUE")))?;
+            let value =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
             claims.insert(name.to_owned(), value);
         }
-        let token = jws::sign(&material, kid.as_deref(), &claims).map_err(|e| Error::bad("signing key", e.0))?;
+        let token = jws::sign(&material, kid.as_deref(), &claims)
+            .map_err(|e| Error::bad("signing key", e.0))?;
         ui::out(&token);
         Ok(())
     }
@@ -461,8 +550,12 @@ impl SignArgs {
 /// # Errors
 /// Invalid `JWT_KEYS`, or no key at all.
 pub fn signer(project: &Project) -> Result<(Material, Option<String>)> {
-    if let Some((text, place)) = project.value("JWT_KEYS").filter(|(t, _)| !t.trim().is_empty()) {
-        let keys = keyset::parse_private_set(text, &place).map_err(|p| Error::bad(p[0].place.clone(), p[0].message.clone()))?;
+    if let Some((text, place)) = project
+        .value("JWT_KEYS")
+        .filter(|(t, _)| !t.trim().is_empty())
+    {
+        let keys = keyset::parse_private_set(text, &place)
+            .map_err(|p| Error::bad(p[0].place.clone(), p[0].message.clone()))?;
         if let Some(k) = keys.into_iter().find(Jwk::can_sign) {
             return Ok(if crate::keyset::is_legacy(&k) {
                 (k.material, None)
@@ -471,10 +564,12 @@ pub fn signer(project: &Project) -> Result<(Material, Option<String>)> {
             });
         }
     }
-    let secret = project
-        .env
-        .get_nonempty("JWT_SECRET")
-        .ok_or_else(|| Error::bad(project.place("JWT_SECRET"), "no JWT_KEYS and no JWT_SECRET: nothing to sign with"))?;
+    let secret = project.env.get_nonempty("JWT_SECRET").ok_or_else(|| {
+        Error::bad(
+            project.place("JWT_SECRET"),
+            "no JWT_KEYS and no JWT_SECRET: nothing to sign with",
+        )
+    })?;
     Ok((keyset::legacy_material(secret), None))
 }
 
