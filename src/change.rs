@@ -166,9 +166,17 @@ impl Paths {
         let project = dir
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        // One record per env file: staging.env and prod.env in one directory do not share.
+        let suffix = match env_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        {
+            Some(n) if n != ".env" => format!("-{}", n.trim_start_matches('.')),
+            _ => String::new(),
+        };
         Paths {
-            state: dir.join("state.json"),
-            lock: dir.join("lock"),
+            state: dir.join(format!("state{suffix}.json")),
+            lock: dir.join(format!("lock{suffix}")),
             project,
             dir,
         }
@@ -311,18 +319,40 @@ pub fn apply(
     write_state(paths, &journaled)?;
     let mut written: Vec<&FileChange> = Vec::new();
     for c in &changed {
-        if let Err(e) = fsio::replace_keeping_mode(&c.path, c.after.as_bytes()) {
-            for w in written.iter().rev() {
-                let _ = fsio::replace_keeping_mode(&w.path, w.before.as_bytes());
-            }
-            journaled.pending = None;
-            let _ = write_state(paths, &journaled);
-            return Err(e);
+        let result = fsio::replace_keeping_mode(&c.path, c.after.as_bytes());
+        // A rename that happened before a later error (the directory sync) still counts.
+        if std::fs::read(&c.path).is_ok_and(|b| b == c.after.as_bytes()) {
+            written.push(c);
         }
-        written.push(c);
+        if let Err(e) = result {
+            return Err(undo(paths, &written, journaled, e));
+        }
     }
-    write_state(paths, &finished)?;
+    if let Err(e) = write_state(paths, &finished) {
+        return Err(undo(paths, &written, journaled, e));
+    }
     Ok(())
+}
+
+/// Puts `written` files back and clears the journal only when every one is verifiably back;
+/// otherwise the journal stays, so the next run recovers from the backups.
+fn undo(paths: &Paths, written: &[&FileChange], mut journaled: State, cause: Error) -> Error {
+    let mut restored = true;
+    for w in written.iter().rev() {
+        let back = fsio::replace_keeping_mode(&w.path, w.before.as_bytes()).is_ok()
+            && std::fs::read(&w.path).is_ok_and(|b| b == w.before.as_bytes());
+        restored &= back;
+    }
+    journaled.pending = None;
+    if restored && write_state(paths, &journaled).is_ok() {
+        return cause;
+    }
+    Error::Io {
+        path: paths.state.clone(),
+        message: format!(
+            "{cause}; the files could not all be put back: run keyctl migrate again to recover them from the backups"
+        ),
+    }
 }
 
 /// A fresh backup directory for a run of `step` at `now`: `.keyctl/backups/<time>-<step>`.
@@ -342,13 +372,52 @@ pub fn backup_dir(paths: &Paths, step: &str, now: Timestamp) -> PathBuf {
 }
 
 /// The `docker compose … up -d --force-recreate` command line(s) for `services`: verifiers
-/// first, then everything else (Auth last of all), as SPEC §3 orders restarts.
+/// first, then everything else (Auth last of all), as SPEC §3 orders restarts. With the
+/// default file names the command runs in the project directory, so compose loads exactly
+/// what it always loads (override files, `COMPOSE_FILE`); otherwise it names the files.
 #[must_use]
-pub fn restart_command(compose_file: &Path, verifiers: &[String], others: &[String]) -> String {
-    let base = format!(
-        "docker compose -f {} up -d --force-recreate",
-        shell_word(&compose_file.display().to_string())
-    );
+pub fn restart_command(
+    compose_file: &Path,
+    env_file: &Path,
+    verifiers: &[String],
+    others: &[String],
+) -> String {
+    let dir = compose_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = compose_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let default_env = env_file.parent() == compose_file.parent()
+        && env_file.file_name().is_some_and(|n| n == ".env");
+    let (prefix, base) = if crate::project::COMPOSE_NAMES.contains(&name.as_str()) && default_env {
+        (
+            format!("cd {} && ", shell_word(&dir.display().to_string())),
+            "docker compose up -d --force-recreate".to_owned(),
+        )
+    } else {
+        let mut files = format!("-f {}", shell_word(&compose_file.display().to_string()));
+        for o in crate::migrate::OVERRIDE_NAMES {
+            let path = compose_file.with_file_name(o);
+            if path.is_file() {
+                files.push_str(&format!(" -f {}", shell_word(&path.display().to_string())));
+            }
+        }
+        let env = if default_env {
+            String::new()
+        } else {
+            format!(
+                " --env-file {}",
+                shell_word(&env_file.display().to_string())
+            )
+        };
+        (
+            String::new(),
+            format!("docker compose {files}{env} up -d --force-recreate"),
+        )
+    };
     let mut parts = Vec::new();
     if !verifiers.is_empty() {
         parts.push(format!("{base} {}", verifiers.join(" ")));
@@ -356,7 +425,7 @@ pub fn restart_command(compose_file: &Path, verifiers: &[String], others: &[Stri
     if !others.is_empty() {
         parts.push(format!("{base} {}", others.join(" ")));
     }
-    parts.join(" && ")
+    format!("{prefix}{}", parts.join(" && "))
 }
 
 fn shell_word(s: &str) -> String {
@@ -421,12 +490,23 @@ mod tests {
     fn restart_orders_verifiers_first() {
         let c = restart_command(
             Path::new("/srv/docker-compose.yml"),
+            Path::new("/srv/.env"),
             &["rest".into()],
             &["auth".into()],
         );
         assert_eq!(
             c,
-            "docker compose -f /srv/docker-compose.yml up -d --force-recreate rest && docker compose -f /srv/docker-compose.yml up -d --force-recreate auth"
+            "cd /srv && docker compose up -d --force-recreate rest && docker compose up -d --force-recreate auth"
+        );
+        let c = restart_command(
+            Path::new("/srv/stack.yml"),
+            Path::new("/srv/prod.env"),
+            &[],
+            &["auth".into()],
+        );
+        assert_eq!(
+            c,
+            "docker compose -f /srv/stack.yml --env-file /srv/prod.env up -d --force-recreate auth"
         );
     }
 }

@@ -231,6 +231,7 @@ pub fn diagnose(
             let expiry = env
                 .get_nonempty("JWT_EXPIRY")
                 .and_then(|v| v.parse().ok())
+                .filter(|n| (1..=crate::migrate::MAX_EXPIRY).contains(n))
                 .unwrap_or(3600);
             if let Some(due) = lifecycle::due_at(Phase::Switched, switched, expiry)
                 && now > due + OVERDUE

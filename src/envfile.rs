@@ -210,71 +210,98 @@ impl EnvFile {
         group: Option<&str>,
     ) -> Result<EnvChange, String> {
         let quoted = quote_value(value)?;
-        let existing = self.entry(key).map(|(e, line)| (e.clone(), line));
-        let (text, change) = match existing {
-            Some((e, _)) if e.value.as_deref() == Some(value) => return Ok(EnvChange::Unchanged),
-            Some((e, line)) => {
-                let mut text = self.text.clone();
+        // Every statement for `key`, last first: an earlier, shadowed line must not keep an old
+        // secret either.
+        let statements: Vec<(Entry, usize)> = self
+            .lines
+            .iter()
+            .rev()
+            .filter_map(|l| match &l.kind {
+                LineKind::Entry(e) if e.key == key => Some((e.clone(), l.number)),
+                _ => None,
+            })
+            .collect();
+        if !statements.is_empty()
+            && statements
+                .iter()
+                .all(|(e, _)| e.value.as_deref() == Some(value))
+        {
+            return Ok(EnvChange::Unchanged);
+        }
+        let (text, change) = if let Some((last, line)) = statements.first() {
+            let mut text = self.text.clone();
+            for (e, _) in &statements {
+                // An empty value before an inline comment must be quoted, or compose would read
+                // the comment as the value.
+                let rest = &self.text[e.value_span.end..];
+                let followed = !rest.starts_with(['\r', '\n']) && !rest.is_empty();
+                let quoted = if quoted.is_empty() && followed {
+                    "''".to_owned()
+                } else {
+                    quoted.clone()
+                };
                 let replacement = if e.value.is_none() {
                     format!("={quoted}")
                 } else {
                     quoted
                 };
-                let was_empty = e.value.as_deref() == Some("") && e.value_span.is_empty();
                 text.replace_range(e.value_span.clone(), &replacement);
-                let change = if was_empty {
-                    EnvChange::Filled(line)
-                } else {
-                    EnvChange::Replaced(line)
-                };
-                (text, change)
             }
-            None => {
-                let nl = if self.text.contains("\r\n") {
-                    "\r\n"
+            let was_empty = last.value.as_deref() == Some("") && last.value_span.is_empty();
+            (
+                text,
+                if was_empty {
+                    EnvChange::Filled(*line)
                 } else {
-                    "\n"
-                };
-                let mut text = self.text.clone();
-                if !text.is_empty() && !text.ends_with('\n') {
+                    EnvChange::Replaced(*line)
+                },
+            )
+        } else {
+            let nl = if self.text.contains("\r\n") {
+                "\r\n"
+            } else {
+                "\n"
+            };
+            let mut text = self.text.clone();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push_str(nl);
+            }
+            if let Some(group) =
+                group.filter(|g| !self.text.contains(g.lines().next().unwrap_or_default()))
+            {
+                if !text.is_empty() && !text.ends_with(&format!("{nl}{nl}")) {
                     text.push_str(nl);
                 }
-                if let Some(group) =
-                    group.filter(|g| !self.text.contains(g.lines().next().unwrap_or_default()))
-                {
-                    if !text.is_empty() && !text.ends_with(&format!("{nl}{nl}")) {
-                        text.push_str(nl);
-                    }
-                    for line in group.lines() {
-                        text.push_str(line);
-                        text.push_str(nl);
-                    }
+                for line in group.lines() {
+                    text.push_str(line);
+                    text.push_str(nl);
                 }
-                let line = 1 + text.matches('\n').count();
-                text.push_str(&format!("{key}={quoted}{nl}"));
-                (text, EnvChange::Appended(line))
             }
+            let line = 1 + text.matches('\n').count();
+            text.push_str(&format!("{key}={quoted}{nl}"));
+            (text, EnvChange::Appended(line))
         };
         let edited =
             EnvFile::parse(&text).map_err(|e| format!("the edit would not parse ({e})"))?;
         if edited.get(key) != Some(value) {
             return Err(format!("the edit of {key} would not read back as written"));
         }
-        let others = |f: &EnvFile| -> Vec<(String, Option<String>)> {
-            let mut seen: Vec<(String, Option<String>)> = Vec::new();
-            for l in &f.lines {
-                if let LineKind::Entry(e) = &l.kind
-                    && e.key != key
-                {
-                    seen.retain(|(k, _)| k != &e.key);
-                    seen.push((e.key.clone(), f.get(&e.key).map(str::to_owned)));
-                }
-            }
-            seen.sort();
-            seen
+        // Every other line keeps its raw text; an append only adds lines at the end. (Values
+        // that interpolate `key` change with it, by design.)
+        let others = |f: &EnvFile| -> Vec<String> {
+            f.lines
+                .iter()
+                .filter(|l| !matches!(&l.kind, LineKind::Entry(e) if e.key == key))
+                .map(|l| {
+                    f.text[l.span.clone()]
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned()
+                })
+                .collect()
         };
-        if others(self) != others(&edited) {
-            return Err(format!("the edit of {key} would change other variables"));
+        let (before, after) = (others(self), others(&edited));
+        if !after.starts_with(&before) {
+            return Err(format!("the edit of {key} would change other lines"));
         }
         *self = edited;
         Ok(change)
@@ -423,8 +450,9 @@ fn check_key(key: &str) -> Result<(), String> {
         return Err("a line with no variable name".into());
     }
     match key.chars().find(|c| !is_key_char(*c)) {
+        // The "name" may be a fragment of a secret on a broken line: never echo it.
         Some(c) => Err(format!(
-            "unexpected character {c:?} in variable name {key:?}"
+            "unexpected character {c:?} in a variable name (the line is not KEY=value)"
         )),
         None => Ok(()),
     }
@@ -695,6 +723,20 @@ mod tests {
     }
 
     #[test]
+    fn set_rewrites_shadowed_statements_and_allows_dependents() {
+        let mut f = EnvFile::parse("S=old\nANON=${S}-x\nS=old2\n").unwrap();
+        f.set("S", "new", None).unwrap();
+        assert_eq!(f.render(), "S=new\nANON=${S}-x\nS=new\n");
+        assert_eq!(f.get("ANON"), Some("new-x"));
+    }
+
+    #[test]
+    fn key_errors_never_echo_the_line() {
+        let e = EnvFile::parse("MIGHAgEAMBMG+secretish=\n").unwrap_err();
+        assert!(!e.message.contains("MIGHA"), "{e}");
+    }
+
+    #[test]
     fn set_on_a_bare_key_adds_the_equals_sign() {
         let mut f = EnvFile::parse("A\n").unwrap();
         f.set("A", "1", None).unwrap();
@@ -767,21 +809,24 @@ mod tests {
             }
 
             #[test]
-            fn one_edit_changes_only_that_statement(text in document(), value in "[A-Za-z0-9 {}\":,\\[\\]_.-]{0,30}") {
+            fn one_edit_changes_only_that_key(text in document(), value in "[A-Za-z0-9 {}\":,\\[\\]_.-]{0,30}", pick in any::<prop::sample::Index>()) {
                 let Ok(mut doc) = EnvFile::parse(&text) else { return Ok(()) };
-                let Some((key, span)) = doc.lines().iter().rev().find_map(|l| match &l.kind {
-                    LineKind::Entry(e) => Some((e.key.clone(), e.value_span.clone())),
+                let keys: Vec<String> = doc.lines().iter().filter_map(|l| match &l.kind {
+                    LineKind::Entry(e) => Some(e.key.clone()),
                     _ => None,
-                }) else { return Ok(()) };
-                // Only the last statement for a key is edited; pick a key whose last statement is this one.
-                if doc.entry(&key).map(|(e, _)| e.value_span.clone()) != Some(span.clone()) { return Ok(()) }
-                let before = doc.render().to_owned();
-                if doc.set(&key, &value, None).is_ok() {
-                    let after = doc.render();
-                    prop_assert_eq!(doc.get(&key), Some(value.as_str()));
-                    prop_assert!(after.starts_with(&before[..span.start]));
-                    prop_assert!(after.ends_with(&before[span.end..]));
-                }
+                }).collect();
+                if keys.is_empty() { return Ok(()) }
+                let key = pick.get(&keys).clone();
+                let untouched = |d: &EnvFile| -> Vec<String> {
+                    d.lines().iter()
+                        .filter(|l| !matches!(&l.kind, LineKind::Entry(e) if e.key == key))
+                        .map(|l| d.render()[l.span.clone()].trim_end_matches(['\r', '\n']).to_owned())
+                        .collect()
+                };
+                let before = untouched(&doc);
+                doc.set(&key, &value, None).map_err(TestCaseError::fail)?;
+                prop_assert_eq!(doc.get(&key), Some(value.as_str()));
+                prop_assert_eq!(untouched(&doc), before);
             }
         }
     }

@@ -160,7 +160,11 @@ fn replace_as(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.keyctl-{}.tmp", std::process::id()));
+    let mut salt = [0u8; 4];
+    let _ = getrandom::fill(&mut salt);
+    let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+    // PID and a random part: a container may give every run the same PID.
+    let tmp = dir.join(format!(".{name}.keyctl-{}-{salt}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f: File = OpenOptions::new()
             .write(true)
@@ -305,8 +309,9 @@ pub fn replace_keeping_mode(path: &Path, contents: &[u8]) -> Result<()> {
     replace_as(path, contents, mode, owner)
 }
 
-/// Removes temporary files that a killed keyctl run left in `dir` (`.NAME.keyctl-PID.tmp`
-/// whose PID is no longer running). Returns how many were removed.
+/// Removes temporary files that a killed keyctl run left in `dir` (`.NAME.keyctl-PID-X.tmp`
+/// whose PID is no longer running, or is ours: the caller holds the project lock, so no run
+/// of ours is writing). Returns how many were removed.
 ///
 /// # Errors
 /// The directory cannot be listed.
@@ -321,11 +326,15 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
             .strip_suffix(".tmp")
             .and_then(|n| n.rsplit_once(".keyctl-"))
             .filter(|(head, _)| head.starts_with('.'))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            .and_then(|(_, rest)| {
+                rest.split('-')
+                    .next()
+                    .and_then(|pid| pid.parse::<u32>().ok())
+            })
         else {
             continue;
         };
-        if pid != std::process::id() && !pid_alive(pid) {
+        if pid == std::process::id() || !pid_alive(pid) {
             fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), &e))?;
             removed += 1;
         }

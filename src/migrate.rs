@@ -24,6 +24,9 @@ use crate::state::{Event, RetiredSecret, Revoked, State};
 /// The comment appended above variables keyctl adds to `.env`.
 pub const ENV_GROUP: &str = include_str!("../templates/env-block.txt");
 
+/// Longest `JWT_EXPIRY` keyctl accepts (ten years, in seconds).
+pub const MAX_EXPIRY: i64 = 315_360_000;
+
 /// The `.env` variable holding realtime's healthcheck token once `ANON_KEY` is asymmetric.
 pub const HEALTHCHECK_VAR: &str = "REALTIME_HEALTHCHECK_TOKEN";
 
@@ -117,15 +120,44 @@ impl Stack {
     /// # Errors
     /// Not a positive integer.
     pub fn jwt_expiry(&self) -> Result<i64> {
-        match self.project.env.get_nonempty("JWT_EXPIRY") {
-            None => Ok(3600),
-            Some(v) => v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::bad(
-                    self.project.place("JWT_EXPIRY"),
-                    "must be a number of seconds",
-                )
-            }),
+        let parse = |v: &str, place: String| -> Result<i64> {
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_EXPIRY).contains(n))
+                .ok_or_else(|| {
+                    Error::bad(
+                        place,
+                        format!("must be a number of seconds from 1 to {MAX_EXPIRY}"),
+                    )
+                })
+        };
+        let mut expiry = match self.project.env.get_nonempty("JWT_EXPIRY") {
+            None => 3600,
+            Some(v) => parse(v, self.project.place("JWT_EXPIRY"))?,
+        };
+        // Auth's own setting wins where the compose file sets it differently: the wait must
+        // cover the longest-lived token Auth really issues.
+        for s in self.compose.with_role(Role::Auth) {
+            if let Some(line) = self.compose.env(&s.name, "GOTRUE_JWT_EXP") {
+                let value = self
+                    .project
+                    .env
+                    .interpolate(&line.value)
+                    .unwrap_or_default();
+                if !value.trim().is_empty() {
+                    expiry = expiry.max(parse(
+                        &value,
+                        format!(
+                            "{}:{} GOTRUE_JWT_EXP",
+                            self.compose_path.display(),
+                            line.line
+                        ),
+                    )?);
+                }
+            }
         }
+        Ok(expiry)
     }
 }
 
@@ -172,6 +204,120 @@ pub fn reconcile(stack: &Stack, snap: &Snapshot, state: &State) -> Result<()> {
     )))
 }
 
+/// The JWT variables keyctl wires, per service role.
+pub const WIRING: [(Role, &str, &str); 5] = [
+    (Role::Auth, "GOTRUE_JWT_KEYS", "JWT_KEYS"),
+    (Role::Rest, "PGRST_JWT_SECRET", "JWT_JWKS"),
+    (Role::Realtime, "API_JWT_JWKS", "JWT_JWKS"),
+    (Role::Storage, "JWT_JWKS", "JWT_JWKS"),
+    (Role::Functions, "SUPABASE_JWKS", "JWT_JWKS"),
+];
+
+/// Compose override files docker compose loads beside the main file.
+pub const OVERRIDE_NAMES: [&str; 4] = [
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yaml",
+    "docker-compose.override.yml",
+];
+
+/// Services whose compose line does not feed them the variable SPEC §2 wires.
+#[must_use]
+pub fn wiring_gaps(stack: &Stack) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for (role, key, var) in WIRING {
+        for s in stack.compose.with_role(role) {
+            let wired = stack
+                .compose
+                .env(&s.name, key)
+                .is_some_and(|l| l.value.contains(&format!("${{{var}")));
+            if !wired {
+                gaps.push(format!("{} {key} (wants ${{{var}}})", s.name));
+            }
+        }
+    }
+    gaps
+}
+
+/// Checks that the project is in a state a step can safely start from: the sets pass every
+/// rule, past `legacy` every service is wired to them, the API keys match the phase, and no
+/// override file shadows what keyctl edits.
+///
+/// # Errors
+/// Refused (exit 3) with what is wrong and what to do.
+pub fn preflight(stack: &Stack, snap: &Snapshot, state: &State, request: Request) -> Result<()> {
+    let dir = stack.paths.project.display().to_string();
+    // Every later computation (waits, hints) relies on a sane JWT_EXPIRY: check it first.
+    stack.jwt_expiry()?;
+    for name in OVERRIDE_NAMES {
+        let path = stack.compose_path.with_file_name(name);
+        if let Ok(text) = fsio::read_text(&path)
+            && let Some((_, key, _)) = WIRING.iter().find(|(_, key, _)| text.contains(key))
+        {
+            return Err(Error::Unsafe(format!(
+                "{}: sets {key}, which keyctl manages in {}; docker compose would apply the override over keyctl's wiring. Move the JWT lines into the main compose file",
+                path.display(),
+                stack.compose_path.display()
+            )));
+        }
+    }
+    for s in stack.compose.with_role(Role::Rest) {
+        if let Some(l) = stack.compose.env(&s.name, "PGRST_JWT_SECRET_IS_BASE64")
+            && stack
+                .project
+                .env
+                .interpolate(&l.value)
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        {
+            return Err(Error::Unsafe(format!(
+                "{}:{} PGRST_JWT_SECRET_IS_BASE64 is true: with a JWKS, PostgREST would base64-decode the JSON and reject every token. Remove the line first",
+                stack.compose_path.display(),
+                l.line
+            )));
+        }
+    }
+    if snap.phase == Phase::Legacy {
+        return Ok(());
+    }
+    let problems = keyset::check(&crate::cmd::jwks::project_inputs(&stack.project));
+    if let Some(p) = problems.first() {
+        return Err(Error::Unsafe(format!(
+            "{p}; fix the key sets first (keyctl jwks --check --project {dir})"
+        )));
+    }
+    if request != Request::Rewire {
+        let gaps = wiring_gaps(stack);
+        if !gaps.is_empty() {
+            return Err(Error::Unsafe(format!(
+                "{} does not feed the keys to {}: those services still verify with JWT_SECRET only. Run `keyctl migrate rewire --project {dir}`, restart, then continue",
+                stack.compose_path.display(),
+                gaps.join(", ")
+            )));
+        }
+    }
+    if snap.phase == Phase::Revoked && state.events.is_empty() {
+        let hs256: Vec<&str> = apikey::ROLES
+            .iter()
+            .filter(|(var, _)| {
+                stack
+                    .project
+                    .env
+                    .get_nonempty(var)
+                    .is_some_and(apikey::is_hs256)
+            })
+            .map(|(var, _)| *var)
+            .collect();
+        if !hs256.is_empty() {
+            return Err(Error::Unsafe(format!(
+                "JWT_KEYS holds only an asymmetric signing key, but {} {} HS256: the stack still relies on JWT_SECRET, and keyctl has no record of a migration. Empty JWT_KEYS and JWT_JWKS (or restore the .env) and start from legacy with keyctl migrate",
+                hs256.join(" and "),
+                if hs256.len() == 1 { "is" } else { "are" }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
@@ -181,6 +327,8 @@ pub enum Request {
     Rollback,
     /// Remove the previous key (the last step, as `revoke` runs it).
     RevokePrevious,
+    /// Only put the compose wiring back (after a stack upgrade replaced the compose file).
+    Rewire,
 }
 
 /// Options that change a step.
@@ -568,11 +716,74 @@ pub fn plan(
             } else {
                 Phase::Revoked
             };
-            draft.summary.push(format!(
-                "withdraw the standby {} (it never signed) and keep {} alone",
-                new.label(),
-                previous.label()
-            ));
+            // If the new key was signing before a rollback from `switched`, tokens it issued
+            // may still be alive: withdrawing it must wait like any revocation.
+            let signed = state
+                .events
+                .iter()
+                .any(|e| e.step == "switched" && e.kid == new.kid);
+            if signed {
+                let since = state
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.step == "rollback" && e.kid == new.kid)
+                    .map(|e| e.at);
+                let expiry = stack.jwt_expiry()?;
+                let grace = SignedDuration::from_secs(expiry) + lifecycle::REVOKE_GRACE;
+                if let Some(r) = wait(
+                    since,
+                    grace,
+                    now,
+                    opts.force,
+                    &format!(
+                        "withdrawing {}: it signed tokens before the rollback, and they must expire first (JWT_EXPIRY {expiry}s + 20 minutes)",
+                        new.label()
+                    ),
+                    &mut draft.warnings,
+                )? {
+                    return Ok(Planned::Refused(r));
+                }
+                state.revoked.push(Revoked {
+                    kid: new.kid.clone(),
+                    at: now,
+                    public_jwk: Some(jwk::public_json(&new.material, new.kid.as_deref())),
+                });
+                draft.summary.push(format!("withdraw {} (it signed before the rollback; its tokens have expired) and keep {} alone", new.label(), previous.label()));
+                for (var, role) in [
+                    ("ANON_KEY_ASYMMETRIC", "anon"),
+                    ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role"),
+                ] {
+                    if draft
+                        .env
+                        .get_nonempty(var)
+                        .and_then(kid_of)
+                        .is_some_and(|k| k == new.kid)
+                    {
+                        if previous.kid.is_some() {
+                            let token = apikey::mint(
+                                &previous.material,
+                                previous.kid.as_deref(),
+                                role,
+                                now,
+                            )
+                            .map_err(|e| Error::bad(var, e.0))?;
+                            draft.set_env(var, &token)?;
+                            draft
+                                .summary
+                                .push(format!("re-mint {var} with {}", previous.label()));
+                        } else {
+                            draft.warnings.push(format!("{var} was signed by the withdrawn key and no asymmetric key remains to re-mint it: Kong's opaque keys stop working until the next migration"));
+                        }
+                    }
+                }
+            } else {
+                draft.summary.push(format!(
+                    "withdraw the standby {} (it never signed) and keep {} alone",
+                    new.label(),
+                    previous.label()
+                ));
+            }
             let signer_kid = previous.kid.clone();
             draft.set_keys(&lifecycle::alone(previous))?;
             draft.afterwards.push("the compose wiring stays in place; JWT_KEYS and JWT_JWKS keep the remaining key, so nothing is written empty".into());
@@ -584,6 +795,28 @@ pub fn plan(
                 signer_kid.as_deref(),
             ));
             ("rollback", back)
+        }
+        (Request::Rewire, phase) => {
+            if phase == Phase::Legacy {
+                return Ok(Planned::Nothing(
+                    "the project is legacy: the first step wires the compose file".into(),
+                ));
+            }
+            draft.wire_verifiers()?;
+            if matches!(phase, Phase::Switched | Phase::Revoked) {
+                for var in KONG_VARS {
+                    if draft.env.get_nonempty(var).is_some() {
+                        draft.wire(Role::Kong, var, var)?;
+                    }
+                }
+            }
+            if draft.compose.text() == stack.compose.text() {
+                return Ok(Planned::Nothing(
+                    "every service already reads JWT_KEYS / JWT_JWKS".into(),
+                ));
+            }
+            draft.summary.push("put back the lines that feed JWT_KEYS and JWT_JWKS to the services (no key changes)".into());
+            ("rewire", phase)
         }
         (Request::Rollback, Phase::Switched) => {
             let (new, previous) = (
@@ -793,17 +1026,26 @@ fn revoke_previous(
         draft.set_env(HEALTHCHECK_VAR, &token)?;
         for s in draft.compose.with_role(Role::Realtime) {
             let test = draft.compose.healthcheck_test(&s.name).unwrap_or_default();
-            if test.contains("${ANON_KEY}") {
-                draft
-                    .compose
-                    .replace_in_healthcheck(
-                        &s.name,
-                        "${ANON_KEY}",
-                        &format!("${{{HEALTHCHECK_VAR}}}"),
-                    )
-                    .map_err(|e| compose_error(&draft.stack.compose_path, &e))?;
-                draft.summary.push(format!("point realtime's healthcheck at {HEALTHCHECK_VAR}, an HS256 token its management endpoint accepts"));
+            if !referenced_vars(&test).contains("ANON_KEY") {
+                continue;
             }
+            let form = ["${ANON_KEY}", "$ANON_KEY"].into_iter().find(|f| {
+                test.match_indices(f).all(|(i, m)| {
+                    !test[i + m.len()..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                }) && test.contains(f)
+            });
+            let Some(form) = form else {
+                return Err(Error::Unsafe(format!(
+                    "{}: realtime's healthcheck uses ANON_KEY in a form keyctl does not rewrite; change it to ${{{HEALTHCHECK_VAR}}} by hand (realtime only accepts HS256 there), then run again",
+                    draft.stack.compose_path.display()
+                )));
+            };
+            draft
+                .compose
+                .replace_in_healthcheck(&s.name, form, &format!("${{{HEALTHCHECK_VAR}}}"))
+                .map_err(|e| compose_error(&draft.stack.compose_path, &e))?;
+            draft.summary.push(format!("point realtime's healthcheck at {HEALTHCHECK_VAR}, an HS256 token its management endpoint accepts"));
         }
         draft.afterwards.push("storage signed URLs and any HS256 token minted with the old JWT_SECRET stop working; the old secret stays only in keyctl's backup".into());
         state.revoked.push(Revoked {

@@ -94,6 +94,13 @@ enum Action {
         #[command(flatten)]
         project: ProjectArgs,
     },
+    /// Put back the compose lines that feed JWT_KEYS/JWT_JWKS (after an upgrade replaced the compose file); no key changes.
+    Rewire {
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
     /// Undo the last step while that is safe (dual-verify -> previous, switched -> dual-verify).
     Rollback {
         #[command(flatten)]
@@ -112,6 +119,9 @@ impl MigrateArgs {
         match self.action {
             Some(Action::Status { project, json }) => status(&project, json),
             Some(Action::Plan { project }) => route(&project),
+            Some(Action::Rewire { project, write }) => {
+                execute(&project, &write, Request::Rewire, Alg::Es256, None)
+            }
             Some(Action::Rollback { project, write }) => {
                 execute(&project, &write, Request::Rollback, Alg::Es256, None)
             }
@@ -132,6 +142,15 @@ fn load(project: &ProjectArgs, now: Timestamp) -> Result<(Stack, State)> {
     Ok((stack, state))
 }
 
+/// What a caller decided from an unlocked look at the project; re-checked under the lock.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// The phase the decision was made in.
+    pub phase: Phase,
+    /// The key the decision is about (`None`: the legacy secret).
+    pub kid: Option<String>,
+}
+
 /// Lock, recover an interrupted run, plan `request`, show it, confirm, apply.
 ///
 /// # Errors
@@ -142,6 +161,21 @@ pub fn execute(
     request: Request,
     alg: Alg,
     to: Option<Phase>,
+) -> Result<()> {
+    execute_expecting(project, write, request, alg, to, None)
+}
+
+/// [`execute`], refusing when the project under the lock is not what `expect` saw.
+///
+/// # Errors
+/// As for `migrate`; exit 3 when the project changed in between.
+pub fn execute_expecting(
+    project: &ProjectArgs,
+    write: &WriteArgs,
+    request: Request,
+    alg: Alg,
+    to: Option<Phase>,
+    expect: Option<Expect>,
 ) -> Result<()> {
     let now = clock::now()?;
     let (mut stack, mut state) = load(project, now)?;
@@ -177,6 +211,19 @@ pub fn execute(
     }
     let snap = stack.snapshot(&state)?;
     migrate::reconcile(&stack, &snap, &state)?;
+    if let Some(e) = &expect {
+        let subject = match request {
+            Request::Rollback => snap.new_key.as_ref().map(|k| k.kid.clone()),
+            _ => snap.previous.as_ref().map(|k| k.kid.clone()),
+        };
+        if snap.phase != e.phase || subject.as_ref() != Some(&e.kid) {
+            return Err(Error::Unsafe(format!(
+                "the project changed while keyctl waited for the lock (now in phase {}); nothing was written, run again",
+                snap.phase
+            )));
+        }
+    }
+    migrate::preflight(&stack, &snap, &state, request)?;
     if let Some(target) = to
         && let Some(msg) = target_check(snap.phase, target)?
     {
@@ -241,6 +288,16 @@ pub fn execute(
     for w in &plan.warnings {
         ui::warn(w);
     }
+    if let Ok(meta) = std::fs::metadata(&stack.project.env_path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            ui::warn(&format!(
+                "{} is readable by group or others (mode {mode:o}) and will hold private keys: chmod 600 it",
+                stack.project.env_path.display()
+            ));
+        }
+    }
     if write.dry_run {
         ui::note("dry run: nothing was written");
         return Ok(());
@@ -266,13 +323,18 @@ pub fn execute(
     } else {
         done.push_str(&format!(
             "restart the services whose inputs changed (verifiers first):\n  {}\n",
-            change::restart_command(&stack.compose_path, verifiers, others)
+            change::restart_command(
+                &stack.compose_path,
+                &stack.project.env_path,
+                verifiers,
+                others
+            )
         ));
     }
     for a in &plan.afterwards {
         done.push_str(&format!("then: {a}\n"));
     }
-    if let Some(next) = next_step_hint(plan.to, &plan.state, &stack)? {
+    if let Ok(Some(next)) = next_step_hint(plan.to, &plan.state, &stack) {
         done.push_str(&format!("next: {next}\n"));
     }
     ui::out(&done);

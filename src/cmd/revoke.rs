@@ -6,7 +6,7 @@ use clap::Args;
 use crate::change;
 use crate::clock;
 use crate::cmd::ProjectArgs;
-use crate::cmd::migrate::{WriteArgs, execute};
+use crate::cmd::migrate::{Expect, WriteArgs, execute_expecting};
 use crate::error::{Error, Result};
 use crate::key::Alg;
 use crate::lifecycle::Phase;
@@ -51,25 +51,31 @@ impl RevokeArgs {
                 "{label} is the signing key: switch to another key first (keyctl migrate), then revoke it"
             )));
         }
+        let expect = Some(Expect {
+            phase: snap.phase,
+            kid: wanted.map(str::to_owned),
+        });
         if snap.phase == Phase::Switched && is(&snap.previous) {
-            return execute(
+            return execute_expecting(
                 &self.project,
                 &self.write,
                 Request::RevokePrevious,
                 Alg::Es256,
                 None,
+                expect,
             );
         }
         if snap.phase == Phase::DualVerify && is(&snap.new_key) {
             ui::note(&format!(
                 "{label} is the standby key: revoking it rolls the project back"
             ));
-            return execute(
+            return execute_expecting(
                 &self.project,
                 &self.write,
                 Request::Rollback,
                 Alg::Es256,
                 None,
+                expect,
             );
         }
         let already = state.revoked.iter().any(|r| r.kid.as_deref() == wanted)

@@ -138,15 +138,15 @@ fn parse_duration(s: &str) -> std::result::Result<SignedDuration, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 90s, 10m, 2h, 7d)"))?;
     let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86400),
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d)")),
     };
-    if secs <= 0 {
-        return Err("the lifetime must be positive".into());
-    }
+    let secs = secs
+        .filter(|s| (1..=10 * crate::migrate::MAX_EXPIRY).contains(s))
+        .ok_or("the lifetime must be positive and at most 100 years")?;
     Ok(SignedDuration::from_secs(secs))
 }
 
@@ -515,6 +515,7 @@ impl SignArgs {
                     .env
                     .get_nonempty("JWT_EXPIRY")
                     .and_then(|v| v.parse().ok())
+                    .filter(|n| (1..=crate::migrate::MAX_EXPIRY).contains(n))
                     .unwrap_or(3600),
             ),
         };

@@ -172,6 +172,20 @@ fn snapshot(p: &Project) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// Fails naming the files that changed (without dumping their contents, which hold keys).
+fn assert_unchanged(p: &Project, before: &[(String, Vec<u8>)]) {
+    let after = snapshot(p);
+    let changed: Vec<&String> = before
+        .iter()
+        .filter(|(name, bytes)| !after.iter().any(|(n, b)| n == name && b == bytes))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        changed.is_empty() && after.len() == before.len(),
+        "files changed by a refused run: {changed:?}"
+    );
+}
+
 /// `docker-compose config --format json`, with nothing from this process's environment.
 fn resolved(p: &Project) -> Value {
     let out = Command::new("docker-compose")
@@ -422,7 +436,7 @@ fn waits_and_consent_refuse_with_exit_3_and_write_nothing() {
     migrate(&p, &at(10), &["--yes"])
         .code(3)
         .stderr(predicate::str::contains("10m 0s left"));
-    assert_eq!(snapshot(&p), before);
+    assert_unchanged(&p, &before);
     migrate(&p, &at(25), &["--yes"]).success();
     let before = snapshot(&p);
     migrate(&p, &at(30), &["--yes", "--remint-api-keys"])
@@ -437,7 +451,7 @@ fn waits_and_consent_refuse_with_exit_3_and_write_nothing() {
         .arg(p.path())
         .assert()
         .code(3);
-    assert_eq!(snapshot(&p), before);
+    assert_unchanged(&p, &before);
     keyctl()
         .env("KEYCTL_NOW", at(120))
         .args([
@@ -492,7 +506,7 @@ fn dry_run_and_missing_yes_write_nothing() {
     migrate(&p, T0, &[])
         .code(2)
         .stderr(predicate::str::contains("--yes"));
-    assert_eq!(snapshot(&p), before);
+    assert_unchanged(&p, &before);
     assert!(!p.file(".keyctl").exists() || !p.file(".keyctl/state.json").exists());
 }
 
@@ -504,7 +518,7 @@ fn repeating_a_finished_step_changes_nothing() {
     migrate(&p, &at(30), &["--yes", "--to", "dual-verify"])
         .success()
         .stdout(predicate::str::contains("nothing to do"));
-    assert_eq!(snapshot(&p), before);
+    assert_unchanged(&p, &before);
     migrate(&p, &at(30), &["--yes", "--to", "revoked"]).code(2);
     keyctl()
         .env("KEYCTL_NOW", at(30))
@@ -607,7 +621,7 @@ fn hand_edits_that_disagree_with_the_state_are_refused() {
     migrate(&p, &at(30), &["--yes"])
         .code(3)
         .stderr(predicate::str::contains("edited outside keyctl"));
-    assert_eq!(snapshot(&p), before);
+    assert_unchanged(&p, &before);
 }
 
 #[test]
@@ -663,7 +677,7 @@ fn a_held_lock_stops_a_second_run_with_exit_4() {
             "pid {}",
             std::process::id()
         )));
-    assert_eq!(snapshot(&p), before);
+    assert_unchanged(&p, &before);
     drop(lock);
     migrate(&p, T0, &["--yes"]).success();
 }
@@ -711,7 +725,7 @@ fn eddsa_warns_and_restart_lists_verifiers_before_auth() {
     let out = String::from_utf8(out).unwrap();
     let line = out
         .lines()
-        .find(|l| l.contains("docker compose -f"))
+        .find(|l| l.contains("docker compose up"))
         .unwrap();
     let auth = line.find(" auth").unwrap();
     for verifier in ["rest", "realtime", "storage", "functions"] {
@@ -892,5 +906,182 @@ fn a_run_killed_at_any_rename_is_recovered_by_the_next_run() {
             leftovers.is_empty(),
             "rename #{when}: temporary files left: {leftovers:?}"
         );
+    }
+}
+
+/// Regression tests for the review of the first migrate implementation (findings F1–F8).
+mod review {
+    use super::*;
+
+    #[test]
+    fn f2_a_compose_reset_after_the_switch_blocks_revocation_until_rewired() {
+        let p = fixture_project("upstream-2026-02");
+        migrate(&p, T0, &["--yes"]).success();
+        migrate(&p, &at(25), &["--yes"]).success();
+        // A stack upgrade puts upstream's compose file back.
+        std::fs::copy(
+            fixtures().join("upstream-2026-02/docker-compose.yml"),
+            p.file("docker-compose.yml"),
+        )
+        .unwrap();
+        let before = snapshot(&p);
+        migrate(&p, &at(120), &["--yes", "--remint-api-keys"])
+            .code(3)
+            .stderr(predicate::str::contains("migrate rewire"));
+        assert_unchanged(&p, &before);
+        keyctl()
+            .env("KEYCTL_NOW", at(121))
+            .args(["migrate", "rewire", "--yes", "--project"])
+            .arg(p.path())
+            .assert()
+            .success();
+        assert_wiring(&p, "switched");
+        migrate(&p, &at(122), &["--yes", "--remint-api-keys"]).success();
+    }
+
+    #[test]
+    fn f2_b_a_hand_added_asymmetric_key_on_a_legacy_stack_is_refused() {
+        let p = fixture_project("upstream-2026-02");
+        let extra = Project::generated("ES256").read(".env");
+        p.write(".env", &format!("{}{extra}", p.read(".env")));
+        let before = snapshot(&p);
+        migrate(&p, T0, &["--yes"]).code(3);
+        assert_unchanged(&p, &before);
+    }
+
+    #[test]
+    fn f1_withdrawing_a_key_that_signed_waits_for_its_tokens() {
+        let p = fixture_project("upstream-2026-02");
+        migrate(&p, T0, &["--yes"]).success();
+        migrate(&p, &at(21), &["--yes"]).success();
+        let rollback = |now: String| {
+            keyctl()
+                .env("KEYCTL_NOW", now)
+                .args(["migrate", "rollback", "--yes", "--project"])
+                .arg(p.path())
+                .assert()
+        };
+        rollback(at(30)).success();
+        rollback(at(31))
+            .code(3)
+            .stderr(predicate::str::contains("JWT_EXPIRY"));
+        rollback(at(30 + 81))
+            .success()
+            .stderr(predicate::str::contains("opaque keys"));
+        let state: Value = serde_json::from_str(&p.read(".keyctl/state.json")).unwrap();
+        assert_eq!(
+            state["revoked"].as_array().unwrap().len(),
+            1,
+            "the withdrawn key is recorded as revoked"
+        );
+    }
+
+    #[test]
+    fn f3_restart_command_keeps_a_named_env_file() {
+        let p = fixture_project("upstream-2026-02");
+        std::fs::rename(p.file(".env"), p.file("prod.env")).unwrap();
+        let out = keyctl()
+            .env("KEYCTL_NOW", T0)
+            .args(["migrate", "--yes", "--env-file"])
+            .arg(p.file("prod.env"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(&format!("--env-file {}", p.file("prod.env").display())),
+            "{text}"
+        );
+        assert!(
+            p.file(".keyctl/state-prod.env.json").exists(),
+            "a state file per env file"
+        );
+    }
+
+    #[test]
+    fn f3_an_override_that_shadows_the_wiring_is_refused() {
+        let p = fixture_project("upstream-2026-02");
+        p.write(
+            "docker-compose.override.yml",
+            "services:\n  rest:\n    environment:\n      PGRST_JWT_SECRET: ${JWT_SECRET}\n",
+        );
+        migrate(&p, T0, &["--yes"])
+            .code(3)
+            .stderr(predicate::str::contains("override"));
+    }
+
+    #[test]
+    fn f5_an_absurd_jwt_expiry_is_bad_input_not_a_crash() {
+        let p = fixture_project("upstream-2026-02");
+        p.write(
+            ".env",
+            &p.read(".env")
+                .replace("JWT_EXPIRY=3600", "JWT_EXPIRY=999999999999999"),
+        );
+        let before = snapshot(&p);
+        migrate(&p, T0, &["--yes"])
+            .code(2)
+            .stderr(predicate::str::contains("JWT_EXPIRY"));
+        assert_unchanged(&p, &before);
+        keyctl()
+            .env("KEYCTL_NOW", at(25))
+            .args(["migrate", "status", "--project"])
+            .arg(p.path())
+            .assert()
+            .code(2);
+    }
+
+    #[test]
+    fn f6_variables_that_interpolate_an_api_key_do_not_block_revocation() {
+        let p = fixture_project("upstream-2026-02");
+        p.write(
+            ".env",
+            &format!(
+                "{}NEXT_PUBLIC_SUPABASE_ANON_KEY=${{ANON_KEY}}\n",
+                p.read(".env")
+            ),
+        );
+        migrate(&p, T0, &["--yes"]).success();
+        migrate(&p, &at(25), &["--yes"]).success();
+        migrate(&p, &at(120), &["--yes", "--remint-api-keys"]).success();
+        assert!(
+            p.read(".env")
+                .contains("NEXT_PUBLIC_SUPABASE_ANON_KEY=${ANON_KEY}\n")
+        );
+    }
+
+    #[test]
+    fn f7_the_wait_covers_auths_own_token_lifetime() {
+        let p = fixture_project("upstream-2026-02");
+        p.write(
+            "docker-compose.yml",
+            &p.read("docker-compose.yml")
+                .replace("GOTRUE_JWT_EXP: ${JWT_EXPIRY}", "GOTRUE_JWT_EXP: 86400"),
+        );
+        migrate(&p, T0, &["--yes"]).success();
+        migrate(&p, &at(25), &["--yes"]).success();
+        migrate(&p, &at(120), &["--yes", "--remint-api-keys"])
+            .code(3)
+            .stderr(predicate::str::contains("86400"));
+        migrate(&p, &at(25 + 24 * 60 + 21), &["--yes", "--remint-api-keys"]).success();
+    }
+
+    #[test]
+    fn f8_an_unusual_healthcheck_form_is_refused_not_skipped() {
+        let p = fixture_project("upstream-2026-02");
+        p.write(
+            "docker-compose.yml",
+            &p.read("docker-compose.yml")
+                .replace("Bearer ${ANON_KEY}", "Bearer ${ANON_KEY:-none}"),
+        );
+        migrate(&p, T0, &["--yes"]).success();
+        migrate(&p, &at(25), &["--yes"]).success();
+        migrate(&p, &at(120), &["--yes", "--remint-api-keys"])
+            .code(3)
+            .stderr(predicate::str::contains("healthcheck"));
     }
 }
