@@ -245,6 +245,46 @@ pub fn verify(
     known: &[Known],
     role: Option<&str>,
 ) -> Verdict {
+    verify_cached(view, token, now, known, role, &mut SigCache::default())
+}
+
+/// Signature checks already done on one token, so that services sharing a key (the usual
+/// case: every verifier reads the same JWT_JWKS) cost one verification, not five.
+#[derive(Default)]
+pub struct SigCache {
+    seen: Vec<([u8; 32], bool)>,
+}
+
+impl SigCache {
+    fn check(&mut self, token: &Decoded<'_>, material: &Material) -> bool {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(material.alg().as_str().as_bytes());
+        match material {
+            Material::Oct(bytes) => h.update(bytes),
+            other => h.update(crate::key::public_der(other).unwrap_or_default()),
+        }
+        let id: [u8; 32] = h.finalize().into();
+        if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == id) {
+            return *r;
+        }
+        let r = token.verifies_with(material);
+        self.seen.push((id, r));
+        r
+    }
+}
+
+/// [`verify`] sharing signature checks across the services through `cache` (one cache per
+/// token).
+#[must_use]
+pub fn verify_cached(
+    view: &View,
+    token: &Decoded<'_>,
+    now: Timestamp,
+    known: &[Known],
+    role: Option<&str>,
+    cache: &mut SigCache,
+) -> Verdict {
     let Some(alg_name) = token.alg() else {
         return Verdict::reject("malformed", "the header has no alg");
     };
@@ -316,13 +356,13 @@ pub fn verify(
                     ),
                 );
             }
-            token.verifies_with(&key.material).then(|| label(key))
+            cache.check(token, &key.material).then(|| label(key))
         }
         None => {
             let mut found = None;
             if alg == Alg::Hs256
                 && let Some(secret) = &view.secret
-                && token.verifies_with(secret)
+                && cache.check(token, secret)
             {
                 found = Some("the shared HS256 secret".to_owned());
             }
@@ -332,7 +372,7 @@ pub fn verify(
                 found = view
                     .keys
                     .iter()
-                    .find(|k| k.material.alg() == alg && token.verifies_with(&k.material))
+                    .find(|k| k.material.alg() == alg && cache.check(token, &k.material))
                     .map(label);
             }
             found

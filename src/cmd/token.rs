@@ -437,10 +437,11 @@ impl VerifyArgs {
             }
         }
         let mut all = true;
+        let mut cache = verifier::SigCache::default();
         let results: Vec<Value> = views
             .iter()
             .map(|view| {
-                let verdict = verifier::verify(view, &decoded, now, known, self.role.as_deref());
+                let verdict = verifier::verify_cached(view, &decoded, now, known, self.role.as_deref(), &mut cache);
                 all &= verdict.is_valid();
                 match verdict {
                     Verdict::Valid { key } => json!({"service": view.service, "role": view.role.as_str(), "valid": true, "key": key}),
