@@ -31,14 +31,23 @@ cargo fmt --check
 step "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "benchmarks compile"
+cargo bench --locked --no-run --quiet
+
+log=$(mktemp); trap 'rm -f "$log"' EXIT
 step "cargo test"
-cargo test --locked
+cargo test --locked 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" = 0 ]
 
 step "command-line contract"
 cargo build --locked --quiet
 for part in foundation migrate doctor; do
-  bash ../shared/contract/check-cli.sh target/debug/keyctl "$part"
+  bash ../shared/contract/check-cli.sh target/debug/keyctl "$part" | tee -a "$log"
+  [ "${PIPESTATUS[0]}" = 0 ]
 done
 
-step "benchmarks compile"
-cargo bench --locked --no-run --quiet
+# One closing line for the whole run: every Rust test and every contract check.
+passed=$(grep -ohE '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -ohE '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+echo "keyctl: ${passed} passed, ${failed} failed"
+[ "$failed" = 0 ]
