@@ -145,6 +145,14 @@ fn migrate(p: &Project, now: &str, extra: &[&str]) -> assert_cmd::assert::Assert
         .assert()
 }
 
+fn rollback(p: &Project, now: &str) -> assert_cmd::assert::Assert {
+    keyctl()
+        .env("KEYCTL_NOW", now)
+        .args(["migrate", "rollback", "--yes", "--project"])
+        .arg(p.path())
+        .assert()
+}
+
 fn phase(p: &Project, now: &str) -> String {
     let out = keyctl()
         .env("KEYCTL_NOW", now)
@@ -520,12 +528,7 @@ fn repeating_a_finished_step_changes_nothing() {
         .stdout(predicate::str::contains("nothing to do"));
     assert_unchanged(&p, &before);
     migrate(&p, &at(30), &["--yes", "--to", "revoked"]).code(2);
-    keyctl()
-        .env("KEYCTL_NOW", at(30))
-        .args(["migrate", "rollback", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
+    rollback(&p, &at(30)).success();
     assert_eq!(phase(&p, &at(30)), "legacy");
     let keys: Value = serde_json::from_str(&dotenv_value(&p.file(".env"), "JWT_KEYS")).unwrap();
     assert_eq!(
@@ -533,11 +536,7 @@ fn repeating_a_finished_step_changes_nothing() {
         1,
         "the oct key stays, nothing is written empty"
     );
-    keyctl()
-        .env("KEYCTL_NOW", at(31))
-        .args(["migrate", "rollback", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
+    rollback(&p, &at(31))
         .success()
         .stdout(predicate::str::contains("nothing to do"));
 }
@@ -547,13 +546,7 @@ fn rollback_from_switched_and_refusal_after_revoke() {
     let p = fixture_project("upstream-2026-02");
     migrate(&p, T0, &["--yes"]).success();
     migrate(&p, &at(25), &["--yes"]).success();
-    let rollback = |now: String| {
-        keyctl()
-            .env("KEYCTL_NOW", now)
-            .args(["migrate", "rollback", "--yes", "--project"])
-            .arg(p.path())
-            .assert()
-    };
+    let rollback = |now: String| rollback(&p, &now);
     rollback(at(30)).success();
     assert_eq!(phase(&p, &at(30)), "dual-verify");
     migrate(&p, &at(31), &["--yes"]).success();
@@ -954,13 +947,7 @@ mod review {
         let p = fixture_project("upstream-2026-02");
         migrate(&p, T0, &["--yes"]).success();
         migrate(&p, &at(21), &["--yes"]).success();
-        let rollback = |now: String| {
-            keyctl()
-                .env("KEYCTL_NOW", now)
-                .args(["migrate", "rollback", "--yes", "--project"])
-                .arg(p.path())
-                .assert()
-        };
+        let rollback = |now: String| rollback(&p, &now);
         rollback(at(30)).success();
         rollback(at(31))
             .code(3)
