@@ -316,7 +316,13 @@ pub fn apply(
     // The state as it was on disk, plus the journal: what recovery reads after a crash.
     let mut journaled = load_state(paths, now).unwrap_or_default();
     journaled.pending = state.pending.clone();
-    write_state(paths, &journaled)?;
+    if let Err(e) = write_state(paths, &journaled) {
+        // The rename may have happened before the error (a failed directory sync): take the
+        // journal back, nothing has been written yet.
+        journaled.pending = None;
+        let _ = write_state(paths, &journaled);
+        return Err(e);
+    }
     let mut written: Vec<&FileChange> = Vec::new();
     for c in &changed {
         let result = fsio::replace_keeping_mode(&c.path, c.after.as_bytes());

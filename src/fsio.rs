@@ -270,22 +270,30 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<Stri
     }
     let mut previous = String::new();
     let _ = file.read_to_string(&mut previous);
-    let stale = previous
+    // We hold the lock, so whoever wrote `previous` is gone (or is us, in a reused PID).
+    let stale = match previous
         .split_whitespace()
         .nth(1)
         .and_then(|p| p.parse::<u32>().ok())
-        .filter(|pid| *pid != std::process::id() && !pid_alive(*pid))
-        .map(|pid| {
-            format!("cleared a stale lock left by keyctl pid {pid}, which is no longer running")
-        });
+    {
+        Some(pid) => Some(format!(
+            "cleared a stale lock left by keyctl pid {pid}, which is no longer running"
+        )),
+        _ if !previous.trim().is_empty() => {
+            Some("cleared a stale lock left by an interrupted keyctl run".to_owned())
+        }
+        _ => None,
+    };
     let _ = file.set_len(0);
     let _ = file.rewind();
-    let _ = writeln!(file, "pid {}", std::process::id());
+    // One write, so a crash cannot leave half a line.
+    let _ = file.write_all(format!("pid {}\n", std::process::id()).as_bytes());
     let _ = file.sync_all();
     Ok((Lock { file }, stale))
 }
 
-/// Copies `src` to the new file `dst` with mode 0600 (a backup of a file holding secrets).
+/// Copies `src` to the new file `dst` with mode 0600 (a backup of a file holding secrets),
+/// through a synced temporary file and a rename, so a backup is complete or absent.
 ///
 /// # Errors
 /// I/O errors; `dst` existing already.
@@ -294,7 +302,13 @@ pub fn backup(src: &Path, dst: &Path) -> Result<()> {
     if let Some(dir) = dst.parent() {
         private_dir(dir)?;
     }
-    create_new(dst, &contents, 0o600)
+    if fs::symlink_metadata(dst).is_ok() {
+        return Err(Error::Io {
+            path: dst.to_path_buf(),
+            message: "already exists".into(),
+        });
+    }
+    replace_atomically(dst, &contents, 0o600)
 }
 
 /// Replaces an existing file atomically, keeping its mode and owner (a new file gets 0600).

@@ -38,11 +38,18 @@ fn colour() -> bool {
     io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Writes a line to stderr; a stderr that cannot be written (a full disk, a closed pipe) is
+/// not a reason to crash.
+fn err_line(line: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
+}
+
 fn tagged(tag: &str, code: &str, text: &str) {
     if colour() {
-        eprintln!("\x1b[{code}m{tag}\x1b[0m {text}");
+        err_line(&format!("\x1b[{code}m{tag}\x1b[0m {text}"));
     } else {
-        eprintln!("{tag} {text}");
+        err_line(&format!("{tag} {text}"));
     }
 }
 
@@ -58,7 +65,7 @@ pub fn warn(text: &str) {
 
 /// An informational line on stderr.
 pub fn note(text: &str) {
-    eprintln!("{text}");
+    err_line(text);
 }
 
 /// Whether keyctl may ask questions: stdin and stderr are both terminals.
@@ -106,7 +113,8 @@ pub fn with_progress<T: Send>(label: &str, show: bool, work: impl FnOnce() -> T 
             let frames = ['|', '/', '-', '\\'];
             let mut i = 0;
             while !flag.load(Ordering::Relaxed) {
-                eprint!(
+                let _ = write!(
+                    io::stderr(),
                     "\r{} {label} {:.1}s",
                     frames[i % 4],
                     start.elapsed().as_secs_f32()
@@ -114,7 +122,7 @@ pub fn with_progress<T: Send>(label: &str, show: bool, work: impl FnOnce() -> T 
                 i += 1;
                 let _ = rx.recv_timeout(Duration::from_millis(100));
             }
-            eprint!("\r\x1b[2K");
+            let _ = write!(io::stderr(), "\r\x1b[2K");
         });
         let result = work();
         done.store(true, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! real JOSE clients (PyJWT, node `jose`, `openssl`). `scripts/test.sh` installs the clients;
 //! a missing client fails the test, it never skips it.
 
+mod crash;
 mod doctor;
 mod generate;
 mod interop;

@@ -1,0 +1,315 @@
+//! Crash safety, concurrency and refused writes, with strace fault injection: keyctl is
+//! killed or made to fail at every system call of the kinds that matter while it migrates a
+//! copy of each fixture, and the project must always be either as it was or exactly one step
+//! further, and the next run must finish the step.
+#![allow(clippy::print_stderr)] // the figures for docs/RELIABILITY.md, shown with --nocapture
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::migrate::fixture_project;
+use crate::support::{Project, keyctl};
+
+const T0: &str = "2026-12-01T12:00:00Z";
+/// The system calls a kill or an error is injected at.
+const SYSCALLS: [&str; 6] = ["openat", "read", "write", "fsync", "rename", "flock"];
+const FIXTURES: [&str; 3] = [
+    "upstream-2026-02",
+    "mirror-singh-inder",
+    "third-party-dokploy",
+];
+
+fn keyctl_under_strace(p: &Project, inject: &str, extra: &[&str]) -> Output {
+    Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", &format!("inject={inject}")])
+        .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
+        .args(["migrate", "--yes", "--project"])
+        .arg(p.path())
+        .args(extra)
+        .env("KEYCTL_NOW", T0)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("strace is installed (scripts/test.sh installs it)")
+}
+
+/// How many calls of each kind one uninterrupted run makes.
+fn syscall_counts(fixture: &str) -> BTreeMap<String, usize> {
+    let p = fixture_project(fixture);
+    let log = p.file("strace.log");
+    let status = Command::new("strace")
+        .args(["-f", "-o"])
+        .arg(&log)
+        .args(["-e", &format!("trace={}", SYSCALLS.join(","))])
+        .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
+        .args(["migrate", "--yes", "--project"])
+        .arg(p.path())
+        .env("KEYCTL_NOW", T0)
+        .status()
+        .expect("strace");
+    assert!(status.success());
+    let mut counts = BTreeMap::new();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        if let Some(name) = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.split('(').next())
+            && SYSCALLS.contains(&name)
+        {
+            *counts.entry(name.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn read(path: &Path) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
+}
+
+/// Every file is its old version or a complete new one; the backups hold the originals.
+fn assert_old_or_new(
+    p: &Project,
+    original_env: &[u8],
+    original_compose: &[u8],
+    expected_compose: &[u8],
+    what: &str,
+) {
+    let compose = read(&p.file("docker-compose.yml")).unwrap();
+    assert!(
+        compose == original_compose || compose == expected_compose,
+        "{what}: compose is neither old nor new"
+    );
+    let env = read(&p.file(".env")).unwrap();
+    if env != original_env {
+        let doc = keyctl::envfile::EnvFile::parse(std::str::from_utf8(&env).unwrap())
+            .unwrap_or_else(|e| panic!("{what}: .env damaged: {e}"));
+        let keys = doc.get("JWT_KEYS").unwrap_or_default();
+        let parsed = keyctl::keyset::parse_private_set(keys, "JWT_KEYS")
+            .unwrap_or_else(|_| panic!("{what}: JWT_KEYS damaged"));
+        assert_eq!(
+            parsed.len(),
+            2,
+            "{what}: .env is not the dual-verify version"
+        );
+    }
+    if let Ok(entries) = std::fs::read_dir(p.file(".keyctl/backups")) {
+        for dir in entries.flatten() {
+            if let Some(b) = read(&dir.path().join(".env")) {
+                assert!(
+                    b == original_env,
+                    "{what}: a backup of .env is not the original"
+                );
+            }
+            if let Some(b) = read(&dir.path().join("docker-compose.yml")) {
+                assert!(
+                    b == original_compose,
+                    "{what}: a backup of the compose file is not the original"
+                );
+            }
+        }
+    }
+    if let Some(state) = read(&p.file(".keyctl/state.json")) {
+        serde_json::from_slice::<Value>(&state)
+            .unwrap_or_else(|_| panic!("{what}: state file damaged"));
+    }
+}
+
+/// SIGKILL at each call of each kind, for every fixture: at least 200 crash points.
+#[test]
+fn killed_at_every_system_call_the_project_is_old_or_new_and_the_next_run_finishes() {
+    let mut tried = 0;
+    let mut stale_locks = 0;
+    for fixture in FIXTURES {
+        let reference = fixture_project(fixture);
+        keyctl()
+            .env("KEYCTL_NOW", T0)
+            .args(["migrate", "--yes", "--project"])
+            .arg(reference.path())
+            .assert()
+            .success();
+        let expected_compose = read(&reference.file("docker-compose.yml")).unwrap();
+        for (syscall, count) in syscall_counts(fixture) {
+            for when in 1..=count {
+                let what = format!("{fixture}: kill at {syscall} #{when}");
+                let p = fixture_project(fixture);
+                let (env, compose) = (
+                    read(&p.file(".env")).unwrap(),
+                    read(&p.file("docker-compose.yml")).unwrap(),
+                );
+                let out =
+                    keyctl_under_strace(&p, &format!("{syscall}:signal=KILL:when={when}"), &[]);
+                assert!(
+                    !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+                    "{what}"
+                );
+                assert_old_or_new(&p, &env, &compose, &expected_compose, &what);
+                let held = std::fs::read_to_string(p.file(".keyctl/lock"))
+                    .is_ok_and(|l| !l.trim().is_empty());
+                let rerun = keyctl()
+                    .env("KEYCTL_NOW", T0)
+                    .args(["migrate", "--yes", "--project"])
+                    .arg(p.path())
+                    .output()
+                    .unwrap();
+                let stderr = String::from_utf8_lossy(&rerun.stderr);
+                let stdout = String::from_utf8_lossy(&rerun.stdout);
+                // The killed run may have finished its step before dying (at its last writes).
+                assert!(
+                    rerun.status.success() || stderr.contains("not yet"),
+                    "{what}: rerun failed: {stderr}"
+                );
+                if held {
+                    assert!(
+                        stderr.contains("stale lock"),
+                        "{what}: a dead holder's lock is reported: {stderr}"
+                    );
+                    stale_locks += 1;
+                }
+                assert!(
+                    stdout.contains("dual-verify") || stderr.contains("not yet"),
+                    "{what}: {stdout}"
+                );
+                assert!(
+                    read(&p.file("docker-compose.yml")).unwrap() == expected_compose,
+                    "{what}: same compose as an uninterrupted run"
+                );
+                keyctl()
+                    .env("KEYCTL_NOW", T0)
+                    .args(["jwks", "--check", "--project"])
+                    .arg(p.path())
+                    .assert()
+                    .code(0);
+                let status = keyctl()
+                    .env("KEYCTL_NOW", T0)
+                    .args(["migrate", "status", "--json", "--project"])
+                    .arg(p.path())
+                    .output()
+                    .unwrap();
+                let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+                assert_eq!(v["phase"], "dual-verify", "{what}");
+                assert_eq!(v["interrupted_run"], false, "{what}");
+                tried += 1;
+            }
+        }
+    }
+    eprintln!("crash points tried: {tried}; damaged files: 0; stale locks reported: {stale_locks}");
+    assert!(tried >= 200, "only {tried} crash points");
+}
+
+/// Errors the disk can return at each step of the commit: exit 4, a clear one-line error,
+/// and every file exactly as before (no temporary file or journal left behind).
+#[test]
+fn a_disk_that_refuses_the_write_changes_nothing() {
+    let mut tried = 0;
+    for (syscall, error, count) in [
+        ("write", "ENOSPC", 12),
+        ("fsync", "EIO", 11),
+        ("rename", "EACCES", 4),
+        ("openat", "EROFS", 57),
+    ] {
+        for when in 1..=count {
+            let what = format!("{syscall}={error} #{when}");
+            let p = fixture_project("upstream-2026-02");
+            let before: Vec<Option<Vec<u8>>> = [".env", "docker-compose.yml"]
+                .iter()
+                .map(|f| read(&p.file(f)))
+                .collect();
+            let out = keyctl_under_strace(&p, &format!("{syscall}:error={error}:when={when}"), &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+            if out.status.success() {
+                // The failed call was one keyctl does not depend on (e.g. a write to stdout).
+                continue;
+            }
+            tried += 1;
+            assert!(
+                matches!(out.status.code(), Some(2 | 4)),
+                "{what}: exit {:?}: {stderr}",
+                out.status.code()
+            );
+            let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "{what}: {stderr}");
+            let after: Vec<Option<Vec<u8>>> = [".env", "docker-compose.yml"]
+                .iter()
+                .map(|f| read(&p.file(f)))
+                .collect();
+            assert!(
+                after == before,
+                "{what}: files changed after a refused write"
+            );
+            let leftovers: Vec<String> = std::fs::read_dir(p.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert!(leftovers.is_empty(), "{what}: {leftovers:?}");
+            if let Some(state) = read(&p.file(".keyctl/state.json")) {
+                let v: Value = serde_json::from_slice(&state).unwrap();
+                assert!(
+                    v.get("pending").is_none(),
+                    "{what}: the journal was left behind although every file is back"
+                );
+            }
+        }
+    }
+    eprintln!("refused writes tried: {tried}; files changed: 0");
+    assert!(tried >= 15, "only {tried} refused writes exercised");
+}
+
+/// Two runs at once: one applies the step, the other waits for the lock, gives up after a few
+/// seconds with exit 4 naming the holder, and the project shows exactly one step.
+#[test]
+fn two_runs_at_once_apply_exactly_one_step() {
+    let p = fixture_project("upstream-2026-02");
+    // The first run is slowed down at its first rename, so it holds the lock past the wait.
+    let slow = {
+        let path = p.path().to_path_buf();
+        std::thread::spawn(move || {
+            Command::new("strace")
+                .args([
+                    "-f",
+                    "-o",
+                    "/dev/null",
+                    "-e",
+                    "inject=rename:delay_enter=5000000:when=1",
+                ])
+                .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
+                .args(["migrate", "--yes", "--project"])
+                .arg(&path)
+                .env("KEYCTL_NOW", T0)
+                .output()
+                .unwrap()
+        })
+    };
+    // Wait until the first run holds the lock.
+    let lock = p.file(".keyctl/lock");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&lock).is_ok_and(|l| l.starts_with("pid ")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    keyctl()
+        .env("KEYCTL_NOW", T0)
+        .args(["migrate", "--yes", "--project"])
+        .arg(p.path())
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("locked by keyctl pid"));
+    let first = slow.join().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let state: Value = serde_json::from_str(&p.read(".keyctl/state.json")).unwrap();
+    assert_eq!(
+        state["events"].as_array().unwrap().len(),
+        1,
+        "exactly one step applied"
+    );
+}
