@@ -138,6 +138,9 @@ pub fn diagnose(
             r.add(Severity::Warning, "env_readable", ctx.project.env_path.display().to_string(), None, None, None, format!(".env is readable by group or others (mode {mode:o}) and holds the private signing keys"), "any local user can mint tokens", format!("chmod 600 {}", ctx.project.env_path.display()));
         }
     }
+    if crate::project::tracked_by_git(&ctx.project.env_path) {
+        r.add(Severity::Warning, "env_in_git", ctx.project.env_path.display().to_string(), None, None, None, ".env is tracked by git".into(), "the private signing keys end up in every clone and in the repository's history", "add .env to .gitignore and run: git rm --cached .env (then rotate the keys if the repository was ever pushed)".into());
+    }
     if let Ok(entries) = std::fs::read_dir(&ctx.paths.project) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

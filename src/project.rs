@@ -100,3 +100,26 @@ pub fn compose_path(env_path: &Path, explicit: Option<&Path>) -> Result<PathBuf>
             ),
         })
 }
+
+/// Whether `path` is tracked by a git repository (its private keys would be committed).
+/// `false` when git is not installed or the file is not in a repository.
+#[must_use]
+pub fn tracked_by_git(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -288,6 +288,12 @@ pub fn execute_expecting(
     for w in &plan.warnings {
         ui::warn(w);
     }
+    if crate::project::tracked_by_git(&stack.project.env_path) {
+        ui::warn(&format!(
+            "{} is tracked by git: the private keys keyctl writes would be committed; add it to .gitignore and run git rm --cached on it",
+            stack.project.env_path.display()
+        ));
+    }
     if let Ok(meta) = std::fs::metadata(&stack.project.env_path) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;

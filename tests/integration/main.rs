@@ -8,5 +8,6 @@ mod generate;
 mod interop;
 mod jwks;
 mod migrate;
+mod secrets;
 mod support;
 mod token;
