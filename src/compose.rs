@@ -2577,4 +2577,108 @@ mod tests {
         assert_eq!(e.value, "SET search_path TO _realtime");
         assert_eq!(c.env("studio", "HOSTNAME").unwrap().value, "::");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const IMAGES: [&str; 4] = [
+            "supabase/gotrue:v2",
+            "postgrest/postgrest:v14",
+            "supabase/realtime:v2",
+            "redis:7",
+        ];
+
+        #[derive(Debug, Clone)]
+        struct Svc {
+            image: usize,
+            list: bool,
+            entries: Vec<(String, String)>,
+            commented: Option<String>,
+        }
+
+        fn svc() -> impl Strategy<Value = Svc> {
+            (
+                0..IMAGES.len(),
+                any::<bool>(),
+                prop::collection::vec(("[A-E]{1,2}", "[a-z0-9]{0,6}|\\$\\{[A-Z]{1,4}\\}"), 0..4),
+                prop::option::of("[A-E]{1,2}"),
+            )
+                .prop_map(|(image, list, entries, commented)| Svc {
+                    image,
+                    list,
+                    entries,
+                    commented,
+                })
+        }
+
+        fn render(svcs: &[Svc]) -> String {
+            let mut t = String::from("services:\n");
+            for (i, s) in svcs.iter().enumerate() {
+                t.push_str(&format!("  s{i}:\n    image: {}\n", IMAGES[s.image]));
+                if s.entries.is_empty() && s.commented.is_none() {
+                    continue;
+                }
+                t.push_str("    environment:\n");
+                for (k, v) in &s.entries {
+                    let v = if v.is_empty() {
+                        "x".to_owned()
+                    } else {
+                        v.clone()
+                    };
+                    if s.list {
+                        t.push_str(&format!("      - {k}={v}\n"));
+                    } else {
+                        t.push_str(&format!("      {k}: \"{v}\"\n"));
+                    }
+                }
+                if let Some(c) = &s.commented {
+                    if s.list {
+                        t.push_str(&format!("      #- {c}=${{C}}\n"));
+                    } else {
+                        t.push_str(&format!("      #{c}: ${{C}}\n"));
+                    }
+                }
+                if s.entries.is_empty() {
+                    t.push_str(if s.list {
+                        "      - Z=z\n"
+                    } else {
+                        "      Z: z\n"
+                    });
+                }
+            }
+            t
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1500))]
+
+            /// Any edit changes the one intended entry: every other entry of every service reads
+            /// the same afterwards, and at most two lines of text differ.
+            #[test]
+            fn an_edit_touches_only_its_entry(svcs in prop::collection::vec(svc(), 1..4), target in any::<prop::sample::Index>(), key in "[A-E]{1,2}", wanted in "\\$\\{[A-Z]{1,4}\\}") {
+                let text = render(&svcs);
+                let mut c = Compose::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+                let names: Vec<String> = c.services().into_iter().map(|s| s.name).collect();
+                let service = target.get(&names).clone();
+                let keys: Vec<String> = ["A", "B", "C", "D", "E", "AA", "AB", "Z"].iter().map(|k| (*k).to_owned()).collect();
+                let before: Vec<(String, String, Option<String>)> = names.iter().flat_map(|n| keys.iter().map(move |k| (n.clone(), k.clone()))).map(|(n, k)| { let v = c.env(&n, &k).map(|e| e.value); (n, k, v) }).collect();
+                let w = wanted.clone();
+                match c.set_env(&service, &key, &wanted, &move |v: &str| v == w) {
+                    Err(_) => prop_assert_eq!(c.text(), text.as_str(), "a refused edit leaves the text"),
+                    Ok(_) => {
+                        prop_assert_eq!(c.env(&service, &key).map(|e| e.value), Some(wanted.clone()));
+                        for (n, k, v) in before {
+                            if n == service && k == key { continue; }
+                            prop_assert_eq!(c.env(&n, &k).map(|e| e.value), v, "{}.{} changed", n, k);
+                        }
+                        let old: Vec<&str> = text.lines().collect();
+                        let new: Vec<&str> = c.text().lines().collect();
+                        let kept = old.iter().filter(|l| new.contains(l)).count();
+                        prop_assert!(old.len() - kept <= 1 && new.len() <= old.len() + 2, "too many lines changed:\n{}\n---\n{}", text, c.text());
+                    }
+                }
+            }
+        }
+    }
 }

@@ -484,4 +484,40 @@ mod tests {
         let e = Jwk::from_json(&json!({"kty":"EC","crv":"P-384","x":"AA","y":"AA"})).unwrap_err();
         assert!(e.0.contains("P-384"));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn material() -> impl Strategy<Value = Material> {
+            prop_oneof![
+                any::<[u8; 32]>().prop_filter_map("P-256 scalar in range", |b| {
+                    p256::ecdsa::SigningKey::from_slice(&b)
+                        .ok()
+                        .map(Material::EcPrivate)
+                }),
+                any::<[u8; 32]>().prop_map(|b| Material::EdPrivate(Box::new(
+                    ed25519_dalek::SigningKey::from_bytes(&b)
+                ))),
+                prop::collection::vec(any::<u8>(), 1..64)
+                    .prop_map(|b| Material::Oct(Zeroizing::new(b))),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            #[test]
+            fn private_and_public_jwks_round_trip(m in material(), kid in prop::option::of("[a-z0-9-]{1,36}"), signing in any::<bool>()) {
+                let v = private_json(&m, kid.as_deref(), signing);
+                let back = Jwk::from_json(&v).map_err(|e| TestCaseError::fail(e.0))?;
+                prop_assert_eq!(private_json(&back.material, back.kid.as_deref(), back.can_sign()), v.clone());
+                prop_assert_eq!(back.can_sign(), signing);
+                let public = public_json(&m, kid.as_deref());
+                let pb = Jwk::from_json(&public).map_err(|e| TestCaseError::fail(e.0))?;
+                prop_assert_eq!(public_json(&pb.material, pb.kid.as_deref()), public);
+                prop_assert_eq!(thumbprint(&pb.material), thumbprint(&m));
+            }
+        }
+    }
 }
