@@ -15,8 +15,9 @@ use crate::jws;
 use crate::keyset;
 use crate::state::{self, Pending, PendingFile, State};
 
-/// One file's old and new text.
-#[derive(Debug, Clone)]
+/// One file's old and new text (which may hold private keys: `Debug` shows only the path,
+/// and both texts are zeroized when dropped).
+#[derive(Clone)]
 pub struct FileChange {
     /// The file.
     pub path: PathBuf,
@@ -26,6 +27,20 @@ pub struct FileChange {
     pub after: String,
     /// A `.env` (values are redacted in diffs).
     pub is_env: bool,
+}
+
+impl std::fmt::Debug for FileChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileChange({}, [redacted])", self.path.display())
+    }
+}
+
+impl Drop for FileChange {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.before.zeroize();
+        self.after.zeroize();
+    }
 }
 
 impl FileChange {

@@ -22,8 +22,8 @@ pub enum Quote {
     Double,
 }
 
-/// One `KEY=value` statement.
-#[derive(Debug, Clone)]
+/// One `KEY=value` statement. Its `Debug` form never shows the value.
+#[derive(Clone)]
 pub struct Entry {
     /// The variable name.
     pub key: String,
@@ -69,11 +69,48 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// A parsed `.env` document.
-#[derive(Debug, Clone)]
+/// A parsed `.env` document. It holds private keys: `Debug` shows only its shape, and the
+/// text and values are zeroized when it is dropped.
+#[derive(Clone)]
 pub struct EnvFile {
     text: String,
     lines: Vec<Line>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field("export", &self.export)
+            .field("quote", &self.quote)
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for EnvFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "EnvFile({} lines, {} bytes, [redacted])",
+            self.lines.len(),
+            self.text.len()
+        )
+    }
+}
+
+impl Drop for EnvFile {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.text.zeroize();
+        for line in &mut self.lines {
+            if let LineKind::Entry(e) = &mut line.kind
+                && let Some(v) = &mut e.value
+            {
+                v.zeroize();
+            }
+        }
+    }
 }
 
 fn is_space(c: char) -> bool {
@@ -728,6 +765,14 @@ mod tests {
         f.set("S", "new", None).unwrap();
         assert_eq!(f.render(), "S=new\nANON=${S}-x\nS=new\n");
         assert_eq!(f.get("ANON"), Some("new-x"));
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let f = EnvFile::parse("JWT_SECRET=very-secret-value\n").unwrap();
+        assert!(!format!("{f:?}").contains("very-secret"));
+        let (e, _) = f.entry("JWT_SECRET").unwrap();
+        assert!(!format!("{e:?}").contains("very-secret"));
     }
 
     #[test]
