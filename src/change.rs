@@ -237,10 +237,29 @@ fn write_state(paths: &Paths, state: &State) -> Result<()> {
 ///
 /// # Errors
 /// A file changed since the interrupted run in a way keyctl cannot attribute (exit 3).
-pub fn recover(paths: &Paths, state: &mut State) -> Result<Option<String>> {
+pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Option<String>> {
     let Some(pending) = state.pending.clone() else {
         return Ok(None);
     };
+    // The journal is only ever about this project's own files and keyctl's own backups; a
+    // state file that names anything else was not written by keyctl and is not obeyed.
+    let backups = paths.dir.join("backups");
+    for f in &pending.files {
+        let target = paths.absolute(&f.path);
+        let backup = paths.absolute(&f.backup);
+        let escapes = |p: &Path| {
+            p.components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        };
+        let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let known = files.iter().any(|k| canon(k) == canon(&target));
+        if !known || escapes(&backup) || !backup.starts_with(&backups) {
+            return Err(Error::bad(
+                paths.state.display().to_string(),
+                "the journal of an interrupted run names a file outside this project's .env, compose file and backups; it was not written by keyctl",
+            ));
+        }
+    }
     let mut restore = Vec::new();
     for f in &pending.files {
         let path = paths.absolute(&f.path);

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::cmd::export::{ExportArgs, ImportArgs};
 use crate::cmd::{doctor::DoctorArgs, migrate::MigrateArgs, revoke::RevokeArgs, token::TokenArgs};
 use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
 use crate::error::Result;
@@ -33,6 +34,10 @@ enum Command {
     Token(TokenArgs),
     /// Find every key problem in a project: formats, wiring, API keys, secrets, migration state.
     Doctor(DoctorArgs),
+    /// Write a password-encrypted backup of JWT_KEYS and JWT_SECRET (a JWE any JOSE library opens).
+    Export(ExportArgs),
+    /// Restore the keys from an `export --encrypt` backup into a project's .env.
+    Import(ImportArgs),
 }
 
 impl Cli {
@@ -48,6 +53,8 @@ impl Cli {
             Command::Revoke(args) => args.run(),
             Command::Token(args) => args.run(),
             Command::Doctor(args) => args.run(),
+            Command::Export(args) => args.run(),
+            Command::Import(args) => args.run(),
         }
     }
 }

@@ -700,6 +700,26 @@ impl Compose {
     /// `services:` mapping; the error names the line when there is one.
     pub fn parse(text: &str) -> Result<Compose, ComposeError> {
         let tree = Tree::parse(text)?;
+        // docker compose refuses a mapping with a repeated key; so does keyctl, rather than
+        // editing one of the two.
+        let mut loader: YamlLoader<'_, Yaml<'_>> = YamlLoader::default();
+        loader.allow_duplicate_keys(false);
+        let mut parser = Parser::new_from_str(text);
+        let strict = parser
+            .load(&mut loader, true)
+            .err()
+            .or_else(|| loader.error().cloned());
+        if let Some(e) = strict {
+            let line = e.marker().line();
+            let key = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .and_then(|l| l.trim_start().split(':').next())
+                .filter(|k| !k.is_empty() && k.len() < 100 && !k.contains(['"', '\'', '{', '[']))
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default();
+            return Err(ComposeError::at(line, format!("{}{key}", e.info())));
+        }
         let root = tree.resolve(tree.root);
         if !tree.is_map(root) {
             return Err(ComposeError::at(
@@ -721,6 +741,22 @@ impl Compose {
             text: text.to_owned(),
             tree,
             services,
+        })
+    }
+
+    /// The first use of a feature that pulls services or settings from another file
+    /// (`include:` at the top level, `extends:` in a service), which keyctl does not follow:
+    /// `(line, feature)`.
+    #[must_use]
+    pub fn outside_references(&self) -> Option<(usize, &'static str)> {
+        self.text.lines().enumerate().find_map(|(i, line)| {
+            if line.starts_with("include:") {
+                Some((i + 1, "include:"))
+            } else if line.starts_with(' ') && line.trim_start().starts_with("extends:") {
+                Some((i + 1, "extends:"))
+            } else {
+                None
+            }
         })
     }
 
@@ -2620,7 +2656,12 @@ mod tests {
                     continue;
                 }
                 t.push_str("    environment:\n");
+                let mut seen = std::collections::HashSet::new();
                 for (k, v) in &s.entries {
+                    // A repeated mapping key is invalid YAML (and refused); list form may repeat.
+                    if !s.list && !seen.insert(k.clone()) {
+                        continue;
+                    }
                     let v = if v.is_empty() {
                         "x".to_owned()
                     } else {

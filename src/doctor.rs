@@ -272,6 +272,19 @@ pub fn diagnose(
     let compose_name =
         compose_path.map_or_else(|| "compose file".to_owned(), |p| p.display().to_string());
     if let Some(compose) = &ctx.compose {
+        if let Some((line, feature)) = compose.outside_references() {
+            r.add(
+                Severity::Error,
+                "compose_include",
+                format!("{compose_name}:{line}"),
+                None,
+                None,
+                None,
+                format!("the compose file uses {feature}; keyctl does not read the other file"),
+                "services defined there are neither checked nor wired by keyctl",
+                "merge them into this compose file".into(),
+            );
+        }
         for view in &views {
             let (var, wanted) = match view.role {
                 Role::Auth => ("GOTRUE_JWT_KEYS", "JWT_KEYS"),

@@ -28,6 +28,13 @@ pub fn read_text(path: &Path) -> Result<String> {
             message: "is a directory, expected a file".into(),
         });
     }
+    if !meta.is_file() {
+        // A FIFO would block forever, /dev/zero would never end.
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            message: "is not a regular file".into(),
+        });
+    }
     if meta.len() > MAX_TEXT_LEN {
         return Err(Error::bad(
             path.display().to_string(),

@@ -174,12 +174,14 @@ pub fn seal(plaintext: &[u8], password: &[u8], iterations: u32) -> String {
     let kek = derive_kek(password, &p2s, iterations);
     let cek = Zeroizing::new(random::<32>());
     let mut wrapped = [0u8; 40];
-    KwAes128::new(kek.as_ref().into())
+    KwAes128::new_from_slice(&kek[..])
+        .expect("a 16-byte key")
         .wrap_key(cek.as_ref(), &mut wrapped)
         .expect("a 32-byte key wraps into 40 bytes");
     let iv: [u8; IV_LEN] = random();
     let mut buffer = Zeroizing::new(plaintext.to_vec());
-    let tag = Aes256Gcm::new(cek.as_ref().into())
+    let tag = Aes256Gcm::new_from_slice(&cek[..])
+        .expect("a 32-byte key")
         .encrypt_inout_detached(
             &Nonce::from(iv),
             protected.as_bytes(),
@@ -314,7 +316,8 @@ impl Sealed {
     pub fn open(&self, password: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackupError> {
         let kek = derive_kek(password, &self.salt_input, self.iterations);
         let mut cek = Zeroizing::new(vec![0u8; self.enc.key_len()]);
-        KwAes128::new(kek.as_ref().into())
+        KwAes128::new_from_slice(&kek[..])
+            .expect("a 16-byte key")
             .unwrap_key(&self.encrypted_key, &mut cek)
             .map_err(|_| BackupError::Decrypt)?;
         let mut buffer = Zeroizing::new(self.ciphertext.clone());
@@ -356,7 +359,10 @@ impl std::fmt::Debug for Contents {
             .field("phase", &self.phase)
             .field("new_kid", &self.new_kid)
             .field("jwt_keys", &self.jwt_keys.as_ref().map(|_| "[redacted]"))
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -404,7 +410,9 @@ impl Contents {
             out.push_str(keys.trim());
         }
         if let Some(secret) = &self.jwt_secret {
-            let quoted = Zeroizing::new(Value::String(secret.to_string()).to_string());
+            let quoted = Zeroizing::new(
+                serde_json::to_string(secret.as_str()).expect("a string renders as JSON"),
+            );
             out.push_str(",\"JWT_SECRET\":");
             out.push_str(&quoted);
         }
@@ -522,7 +530,10 @@ mod tests {
         let opened = sealed.open(PASSWORD).unwrap();
         assert_eq!(opened.as_slice(), plain.as_bytes());
         let back = Contents::parse(&opened).unwrap();
-        assert_eq!(back.jwt_secret.as_deref().unwrap().as_str(), "it's a \"secret\"");
+        assert_eq!(
+            back.jwt_secret.as_deref().unwrap().as_str(),
+            "it's a \"secret\""
+        );
         assert_eq!(back.phase.as_deref(), Some("dual-verify"));
         assert_eq!(back.new_kid.as_deref(), Some("k2"));
         let keys: Value = serde_json::from_str(back.jwt_keys.as_deref().unwrap()).unwrap();
@@ -570,10 +581,14 @@ mod tests {
     #[test]
     fn headers_keyctl_does_not_write_are_refused_before_any_work() {
         let jwe = seal(b"{}", PASSWORD, MIN_ITERATIONS);
-        let cases: [(fn(&mut Value), &str); 7] = [
+        type Edit = fn(&mut Value);
+        let cases: [(Edit, &str); 7] = [
             (|h| h["alg"] = json!("dir"), "\"dir\""),
             (|h| h["enc"] = json!("A128CBC-HS256"), "A128CBC-HS256"),
-            (|h| h["p2c"] = json!(100_000_000), "100000000 PBKDF2 iterations"),
+            (
+                |h| h["p2c"] = json!(100_000_000),
+                "100000000 PBKDF2 iterations",
+            ),
             (|h| h["p2c"] = json!(10), "10 PBKDF2 iterations"),
             (|h| h["p2s"] = json!("AAAA"), "shorter than 8 bytes"),
             (|h| h["zip"] = json!("DEF"), "compressed"),
@@ -600,7 +615,8 @@ mod tests {
         let kek = derive_kek(PASSWORD, &p2s, 1000);
         let cek = [9u8; 16];
         let mut wrapped = [0u8; 24];
-        KwAes128::new(kek.as_ref().into())
+        KwAes128::new_from_slice(&kek[..])
+            .expect("a 16-byte key")
             .wrap_key(&cek, &mut wrapped)
             .unwrap();
         let iv = [1u8; 12];
@@ -671,7 +687,7 @@ mod tests {
     #[test]
     fn debug_hides_the_keys_and_the_secret() {
         let shown = format!("{:?}", contents());
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("secret\\\""));
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("it's a"));
         assert!(shown.contains("[redacted]"));
     }
 }

@@ -55,6 +55,72 @@ fn key_label(index: usize, kid: Option<&str>) -> String {
     }
 }
 
+/// The first member name that appears twice in one JSON object of `text`, if any. serde_json
+/// keeps the last of duplicate members, other parsers the first: a key set that two services
+/// would read differently is refused.
+#[must_use]
+pub fn duplicate_member(text: &str) -> Option<String> {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Unique;
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Unique;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Unique, A::Error> {
+            while a.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Unique, A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if !seen.insert(k.clone()) {
+                    return Err(de::Error::custom(format!("duplicate member {k:?}")));
+                }
+                a.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+    }
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    match serde_json::from_str::<Unique>(text) {
+        Err(e) if e.to_string().starts_with("duplicate member") => {
+            let msg = e.to_string();
+            Some(
+                msg.split(" at line ")
+                    .next()
+                    .unwrap_or(&msg)
+                    .trim_start_matches("duplicate member ")
+                    .to_owned(),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// The legacy key: the kid-less `oct` key whose bytes are `JWT_SECRET`.
 #[must_use]
 pub fn is_legacy(k: &Jwk) -> bool {
@@ -105,6 +171,16 @@ fn read_private_set(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec
             return Vec::new();
         }
     };
+    if let Some(name) = duplicate_member(text) {
+        problems.push(problem(
+            place,
+            None,
+            format!(
+                "a JSON object has a duplicate member {name}; parsers disagree on which one counts"
+            ),
+        ));
+        return Vec::new();
+    }
     let items = match value {
         Value::Array(items) => items,
         Value::Object(o) if o.contains_key("keys") => {
@@ -170,6 +246,11 @@ fn check_members(keys: &[Jwk], place: &str, private_set: bool, problems: &mut Ve
             Some(kid) if kid.is_empty() => {
                 problems.push(problem(place, label(), "has an empty kid"))
             }
+            Some(kid) if kid.chars().any(char::is_control) => problems.push(problem(
+                place,
+                label(),
+                "has a kid with control characters (a newline, an escape sequence): no token header can name it safely",
+            )),
             Some(kid) => {
                 if !kids.insert(kid.clone()) {
                     problems.push(problem(place, label(), "duplicate kid: keys are looked up by kid, and the later one silently replaces the earlier"));
@@ -279,6 +360,16 @@ fn read_public_set(text: &str, place: &str, problems: &mut Vec<Problem>) -> Opti
             return None;
         }
     };
+    if let Some(name) = duplicate_member(text) {
+        problems.push(problem(
+            place,
+            None,
+            format!(
+                "a JSON object has a duplicate member {name}; parsers disagree on which one counts"
+            ),
+        ));
+        return None;
+    }
     let items = match &value {
         Value::Object(o) => match o.get("keys") {
             Some(Value::Array(items)) => items.clone(),
@@ -458,6 +549,24 @@ mod tests {
         let set = render_private_set(&keys, 0).to_string();
         let parsed = parse_private_set(&set, "JWT_KEYS").unwrap();
         (set, derive_jwks(&parsed).to_string())
+    }
+
+    #[test]
+    fn duplicate_members_are_found_at_any_depth() {
+        assert_eq!(
+            duplicate_member(r#"[{"a":1,"b":{"c":1,"c":2}}]"#).as_deref(),
+            Some("\"c\"")
+        );
+        assert_eq!(duplicate_member(r#"{"keys":[{"alg":"ES256"}]}"#), None);
+        let p = check(&inputs(
+            r#"[{"kty":"oct","alg":"HS256","alg":"none"}]"#,
+            "",
+            SECRET,
+        ));
+        assert!(
+            p.iter().any(|p| p.message.contains("duplicate member")),
+            "{p:?}"
+        );
     }
 
     #[test]

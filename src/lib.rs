@@ -17,6 +17,7 @@ pub mod fsio;
 pub mod jwk;
 pub mod jws;
 pub mod key;
+pub mod keybackup;
 pub mod keyset;
 pub mod lifecycle;
 pub mod migrate;

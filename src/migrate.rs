@@ -69,6 +69,14 @@ impl Stack {
                 e.message,
             )
         })?;
+        if let Some((line, feature)) = compose.outside_references() {
+            return Err(Error::bad(
+                format!("{}:{line}", compose_path.display()),
+                format!(
+                    "uses {feature}, which keyctl does not follow: services defined in the other file would not be wired. Merge them into this file first"
+                ),
+            ));
+        }
         let paths = Paths::for_env(&project.env_path);
         Ok(Stack {
             project,

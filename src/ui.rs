@@ -38,16 +38,36 @@ fn colour() -> bool {
     io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `text` with every control character escaped (`\n`, `\u{1b}`, …), so a value from a
+/// file or a token (a kid, a claim) can neither break a one-line message nor drive the
+/// terminal.
+#[must_use]
+pub fn clean(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Writes a line to stderr; a stderr that cannot be written (a full disk, a closed pipe) is
 /// not a reason to crash.
 fn err_line(line: &str) {
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "{line}");
+    let _ = writeln!(stderr, "{}", clean(line));
 }
 
 fn tagged(tag: &str, code: &str, text: &str) {
     if colour() {
-        err_line(&format!("\x1b[{code}m{tag}\x1b[0m {text}"));
+        let mut stderr = io::stderr().lock();
+        let _ = writeln!(stderr, "\x1b[{code}m{tag}\x1b[0m {}", clean(text));
     } else {
         err_line(&format!("{tag} {text}"));
     }
@@ -96,6 +116,25 @@ pub fn confirm(question: &str) -> Option<bool> {
         .interact_opt()
         .ok()
         .flatten()
+}
+
+/// Asks for a password on the terminal without echo. With `confirm_min = Some(n)` it is asked
+/// twice and must be at least `n` characters. `None` when cancelled or no terminal.
+#[must_use]
+pub fn password(prompt: &str, confirm_min: Option<usize>) -> Option<zeroize::Zeroizing<String>> {
+    let mut p = dialoguer::Password::new().with_prompt(prompt);
+    if let Some(min) = confirm_min {
+        p = p
+            .with_confirmation("Repeat the password", "the passwords differ; try again")
+            .validate_with(move |s: &String| {
+                if s.chars().count() < min {
+                    Err(format!("use at least {min} characters"))
+                } else {
+                    Ok(())
+                }
+            });
+    }
+    p.interact().ok().map(zeroize::Zeroizing::new)
 }
 
 /// Runs `work`, showing an elapsed-time line on stderr while it runs when stderr is a

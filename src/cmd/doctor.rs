@@ -75,10 +75,11 @@ impl DoctorArgs {
                 } else {
                     format!(" [{}]", subject.join(", "))
                 };
-                text.push_str(&format!(
-                    "{tag}: {}{subject}: {} — {}. fix: {}\n",
+                let line = format!(
+                    "{}{subject}: {} — {}. fix: {}",
                     f.place, f.message, f.breaks, f.fix
-                ));
+                );
+                text.push_str(&format!("{tag}: {}\n", ui::clean(&line)));
             }
             text.push_str(&format!(
                 "{}: phase {}, {errors} error(s), {warnings} warning(s)\n",

@@ -225,7 +225,7 @@ fn describe(k: &Jwk) -> String {
 
 fn report(problems: &[Problem]) {
     for p in problems {
-        ui::out(&p.to_string());
+        ui::out(&ui::clean(&p.to_string()));
     }
     ui::note(&format!("{} problem(s) found", problems.len()));
 }
@@ -288,6 +288,14 @@ fn load_key_file(path: &Path) -> Result<Vec<Jwk>> {
     }
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| Error::bad(format!("{place}:{}", e.line()), "not valid JSON"))?;
+    if let Some(name) = keyset::duplicate_member(&text) {
+        return Err(Error::bad(
+            &place,
+            format!(
+                "a JSON object has a duplicate member {name}; parsers disagree on which one counts"
+            ),
+        ));
+    }
     let items = match value {
         Value::Array(items) => items,
         Value::Object(mut o) if o.contains_key("keys") => match o.remove("keys") {
@@ -306,13 +314,23 @@ fn load_key_file(path: &Path) -> Result<Vec<Jwk>> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            Jwk::from_json(item).map_err(|e| {
-                let who = item
-                    .get("kid")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| format!("key #{}", i + 1), |k| format!("kid {k}"));
-                Error::bad(format!("{place} {who}"), e.0)
-            })
+            let who = item
+                .get("kid")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("key #{}", i + 1), |k| format!("kid {k}"));
+            let key =
+                Jwk::from_json(item).map_err(|e| Error::bad(format!("{place} {who}"), e.0))?;
+            let implied = key.material.alg().as_str();
+            match key.alg.as_deref() {
+                Some(alg) if alg != implied => Err(Error::bad(
+                    format!("{place} {who}"),
+                    format!(
+                        "has \"alg\":\"{alg}\" but its kty {} needs \"{implied}\"",
+                        key.material.alg().kty()
+                    ),
+                )),
+                _ => Ok(key),
+            }
         })
         .collect()
 }

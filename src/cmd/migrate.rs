@@ -179,6 +179,23 @@ pub fn execute_expecting(
 ) -> Result<()> {
     let now = clock::now()?;
     let (mut stack, mut state) = load(project, now)?;
+    if !write.dry_run && state.pending.is_none() {
+        // A first look without the lock: a refusal leaves no trace (no lock, no .keyctl/).
+        match decide(
+            &stack,
+            &state,
+            write,
+            request,
+            alg,
+            to,
+            expect.as_ref(),
+            now,
+            false,
+        )? {
+            Outcome::Finished => return Ok(()),
+            Outcome::Ask | Outcome::Step(_) => {}
+        }
+    }
     let _lock = if write.dry_run {
         None
     } else {
@@ -204,68 +221,29 @@ pub fn execute_expecting(
                 stack.paths.state.display()
             )));
         }
-        if let Some(note) = change::recover(&stack.paths, &mut state)? {
+        let files = [
+            stack.project.env_path.as_path(),
+            stack.compose_path.as_path(),
+        ];
+        if let Some(note) = change::recover(&stack.paths, &files, &mut state)? {
             ui::warn(&note);
         }
         (stack, state) = load(project, now)?;
     }
-    let snap = stack.snapshot(&state)?;
-    migrate::reconcile(&stack, &snap, &state)?;
-    if let Some(e) = &expect {
-        let subject = match request {
-            Request::Rollback => snap.new_key.as_ref().map(|k| k.kid.clone()),
-            _ => snap.previous.as_ref().map(|k| k.kid.clone()),
-        };
-        if snap.phase != e.phase || subject.as_ref() != Some(&e.kid) {
-            return Err(Error::Unsafe(format!(
-                "the project changed while keyctl waited for the lock (now in phase {}); nothing was written, run again",
-                snap.phase
-            )));
-        }
-    }
-    migrate::preflight(&stack, &snap, &state, request)?;
-    if let Some(target) = to
-        && let Some(msg) = target_check(snap.phase, target)?
-    {
-        ui::out(&msg);
-        return Ok(());
-    }
-    let mut opts = Options {
+    let plan = match decide(
+        &stack,
+        &state,
+        write,
+        request,
         alg,
-        force: write.force,
-        remint: write.remint_api_keys,
-    };
-    let mut planned = migrate::plan(&stack, &snap, &state, request, opts, now)?;
-    if let Planned::Refused(Refusal::NeedsConsent(why)) = &planned
-        && !write.yes
-        && !write.dry_run
-        && ui::interactive()
-    {
-        ui::warn(why);
-        if ui::confirm("Re-mint ANON_KEY and SERVICE_ROLE_KEY now?") == Some(true) {
-            opts.remint = true;
-            planned = migrate::plan(&stack, &snap, &state, request, opts, now)?;
-        }
-    }
-    let plan = match planned {
-        Planned::Nothing(why) => {
-            ui::out(&format!("nothing to do: {why}"));
-            return Ok(());
-        }
-        Planned::Refused(Refusal::NotDue {
-            what,
-            at,
-            remaining,
-        }) => {
-            return Err(Error::Unsafe(format!(
-                "not yet: {what}; allowed at {at} ({} left). Nothing was written; --force skips the wait",
-                lifecycle::human(remaining)
-            )));
-        }
-        Planned::Refused(Refusal::NeedsConsent(why)) => {
-            return Err(Error::Unsafe(format!("{why}. Nothing was written")));
-        }
-        Planned::Step(plan) => plan,
+        to,
+        expect.as_ref(),
+        now,
+        true,
+    )? {
+        Outcome::Finished => return Ok(()),
+        Outcome::Ask => unreachable!("consent is asked for under the lock"),
+        Outcome::Step(plan) => plan,
     };
     let mut text = format!(
         "{}: {} -> {} ({})\n",
@@ -345,6 +323,95 @@ pub fn execute_expecting(
     }
     ui::out(&done);
     Ok(())
+}
+
+/// What a look at the project concluded.
+enum Outcome {
+    /// Reported already (nothing to do).
+    Finished,
+    /// Consent must be asked for, under the lock.
+    Ask,
+    /// A step to show and apply.
+    Step(Box<migrate::Plan>),
+}
+
+/// Everything that decides a step, read-only: derive the phase, check the record, the
+/// expectation and the preconditions, plan. Refusals are errors.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    stack: &Stack,
+    state: &State,
+    write: &WriteArgs,
+    request: Request,
+    alg: Alg,
+    to: Option<Phase>,
+    expect: Option<&Expect>,
+    now: Timestamp,
+    locked: bool,
+) -> Result<Outcome> {
+    let snap = stack.snapshot(state)?;
+    migrate::reconcile(stack, &snap, state)?;
+    if let Some(e) = expect {
+        let subject = match request {
+            Request::Rollback => snap.new_key.as_ref().map(|k| k.kid.clone()),
+            _ => snap.previous.as_ref().map(|k| k.kid.clone()),
+        };
+        if snap.phase != e.phase || subject.as_ref() != Some(&e.kid) {
+            return Err(Error::Unsafe(format!(
+                "the project changed while keyctl waited for the lock (now in phase {}); nothing was written, run again",
+                snap.phase
+            )));
+        }
+    }
+    migrate::preflight(stack, &snap, state, request)?;
+    if let Some(target) = to
+        && let Some(msg) = target_check(snap.phase, target)?
+    {
+        ui::out(&msg);
+        return Ok(Outcome::Finished);
+    }
+    let mut opts = Options {
+        alg,
+        force: write.force,
+        remint: write.remint_api_keys,
+    };
+    let mut planned = migrate::plan(stack, &snap, state, request, opts, now)?;
+    if let Planned::Refused(Refusal::NeedsConsent(why)) = &planned
+        && !write.yes
+        && !write.dry_run
+        && ui::interactive()
+    {
+        if !locked {
+            // Ask once the lock is held.
+            return Ok(Outcome::Ask);
+        }
+        ui::warn(why);
+        if ui::confirm("Re-mint ANON_KEY and SERVICE_ROLE_KEY now?") == Some(true) {
+            opts.remint = true;
+            planned = migrate::plan(stack, &snap, state, request, opts, now)?;
+        }
+    }
+    let plan = match planned {
+        Planned::Nothing(why) => {
+            ui::out(&format!("nothing to do: {why}"));
+            return Ok(Outcome::Finished);
+        }
+        Planned::Refused(Refusal::NotDue {
+            what,
+            at,
+            remaining,
+        }) => {
+            return Err(Error::Unsafe(format!(
+                "not yet: {what}; allowed at {at} ({} left). Nothing was written; --force skips the wait",
+                lifecycle::human(remaining)
+            )));
+        }
+        Planned::Refused(Refusal::NeedsConsent(why)) => {
+            return Err(Error::Unsafe(format!("{why}. Nothing was written")));
+        }
+        Planned::Step(plan) => plan,
+    };
+    Ok(Outcome::Step(plan))
 }
 
 fn confirm(yes: bool) -> Result<()> {

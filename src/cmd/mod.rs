@@ -1,5 +1,6 @@
 //! One module per subcommand; each holds its clap `Args` and the method that runs it.
 pub mod doctor;
+pub mod export;
 pub mod generate;
 pub mod jwks;
 pub mod migrate;

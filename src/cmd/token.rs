@@ -364,6 +364,10 @@ impl VerifyArgs {
                 value.to_string()
             } else {
                 render_text(&value)
+                    .lines()
+                    .map(ui::clean)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             };
             writeln!(out, "{text}").map_err(|e| Error::io(std::path::Path::new("stdout"), &e))
         };

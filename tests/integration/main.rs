@@ -2,8 +2,10 @@
 //! real JOSE clients (PyJWT, node `jose`, `openssl`). `scripts/test.sh` installs the clients;
 //! a missing client fails the test, it never skips it.
 
+mod corpus;
 mod crash;
 mod doctor;
+mod export;
 mod generate;
 mod interop;
 mod jwks;
