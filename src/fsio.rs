@@ -362,3 +362,19 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
     }
     Ok(removed)
 }
+
+/// The permission bits of `path`, if it exists.
+#[must_use]
+pub fn mode(path: &Path) -> Option<u32> {
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+/// Sets the permission bits of an existing file (the fix offered for a readable `.env`).
+///
+/// # Errors
+/// I/O errors.
+pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(path, &e))
+}

@@ -272,14 +272,21 @@ pub fn execute_expecting(
             stack.project.env_path.display()
         ));
     }
-    if let Ok(meta) = std::fs::metadata(&stack.project.env_path) {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            ui::warn(&format!(
-                "{} is readable by group or others (mode {mode:o}) and will hold private keys: chmod 600 it",
-                stack.project.env_path.display()
-            ));
+    if let Some(mode) = fsio::mode(&stack.project.env_path)
+        && mode & 0o077 != 0
+    {
+        ui::warn(&format!(
+            "{} is readable by group or others (mode {mode:o}) and will hold private keys: chmod 600 it",
+            stack.project.env_path.display()
+        ));
+        // The offered fix: on a terminal, and not in a dry run.
+        if !write.dry_run
+            && !write.yes
+            && ui::interactive()
+            && ui::confirm("Make it readable by its owner only (mode 600) now?") == Some(true)
+        {
+            fsio::set_mode(&stack.project.env_path, 0o600)?;
+            ui::note("mode set to 600");
         }
     }
     if write.dry_run {
