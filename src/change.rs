@@ -256,7 +256,10 @@ pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Opti
         if !known || escapes(&backup) || !backup.starts_with(&backups) {
             return Err(Error::bad(
                 paths.state.display().to_string(),
-                "the journal of an interrupted run names a file outside this project's .env, compose file and backups; it was not written by keyctl",
+                format!(
+                    "the journal of an interrupted run names {} (backup {}), which is not this run's .env, compose file or a keyctl backup; if that run used --env-file/--compose-file, run again with the same ones, otherwise the journal was not written by keyctl",
+                    f.path, f.backup
+                ),
             ));
         }
     }
@@ -318,6 +321,13 @@ pub fn apply(
     now: Timestamp,
 ) -> Result<()> {
     let changed: Vec<&FileChange> = changes.iter().filter(|c| c.changes()).collect();
+    // A last guard: nothing keyctl writes may hold a NUL byte (every reader would refuse it).
+    if let Some(c) = changed.iter().find(|c| c.after.contains('\0')) {
+        return Err(Error::Unsafe(format!(
+            "{}: refusing to write a NUL byte",
+            c.path.display()
+        )));
+    }
     let mut journal = Vec::new();
     for c in &changed {
         let on_disk = fsio::read_text(&c.path)?;

@@ -463,7 +463,21 @@ impl Contents {
             }
         };
         let phase = optional_text("phase")?;
+        if phase
+            .as_deref()
+            .is_some_and(|p| !["legacy", "dual-verify", "switched", "revoked"].contains(&p))
+        {
+            return Err(malformed(
+                "the payload's \"phase\" is not a phase keyctl knows",
+            ));
+        }
         let new_kid = optional_text("new_kid")?;
+        if new_kid
+            .as_deref()
+            .is_some_and(|k| k.is_empty() || k.chars().any(char::is_control))
+        {
+            return Err(malformed("the payload's \"new_kid\" is not a valid kid"));
+        }
         let jwt_keys = match obj.get("JWT_KEYS") {
             None | Some(Value::Null) => None,
             Some(v @ Value::Array(_)) => Some(Zeroizing::new(v.to_string())),

@@ -423,6 +423,11 @@ pub fn check(inputs: &Inputs<'_>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let secret = inputs.jwt_secret.as_ref().filter(|(v, _)| !v.is_empty());
     if let Some((s, place)) = secret
+        && s.chars().any(char::is_control)
+    {
+        problems.push(problem(place, None, "holds control characters (a NUL, a tab, a newline): .env readers and services disagree on such values"));
+    }
+    if let Some((s, place)) = secret
         && s.chars().count() < MIN_SECRET_LEN
     {
         problems.push(problem(

@@ -824,6 +824,20 @@ pub fn plan(
                 ));
             }
             draft.summary.push("put back the lines that feed JWT_KEYS and JWT_JWKS to the services (no key changes)".into());
+            // Services that now get the key set for the first time have not seen the standby
+            // key: its 20-minute wait starts again from here.
+            if phase == Phase::DualVerify
+                && let (Some(new), Some(signer)) = (&snap.new_key, &snap.signer)
+            {
+                state.events.push(event(
+                    "dual-verify",
+                    now,
+                    Phase::DualVerify,
+                    new.kid.as_deref(),
+                    signer.kid.as_deref(),
+                ));
+                draft.summary.push("restart the 20-minute wait before the switch: the re-wired services see the new key only from their restart".into());
+            }
             ("rewire", phase)
         }
         (Request::Rollback, Phase::Switched) => {

@@ -138,6 +138,10 @@ pub struct ImportArgs {
     /// Show the plan and the diff, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Replace a valid key set that differs from the backup's (this skips the migration's
+    /// waits and can log users out: it prints a warning).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -728,8 +732,31 @@ impl ImportArgs {
             Ok(())
         };
         let current_keys = project.env.get("JWT_KEYS");
+        // The keys the project trusts now, when they are a valid set beyond the lone legacy key.
+        let current_valid = current_keys
+            .filter(|t| !t.trim().is_empty())
+            .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
+            .filter(|k| !(k.len() == 1 && keyset::is_legacy(&k[0])));
         match &contents.jwt_keys {
             Some(text) if !keys.is_empty() => {
+                // Keys that disagree with the state file's record are damaged (restoring is the
+                // point); keys that agree with it, or a project without a record, are live.
+                let damaged = !state.events.is_empty()
+                    && current_valid
+                        .as_ref()
+                        .and_then(|k| lifecycle::derive(k, &state).ok())
+                        .is_none_or(|snap| !state_agrees(&snap, &state));
+                if current_valid.is_some() && !damaged && !same_json(current_keys, text) {
+                    if !self.force {
+                        return Err(Error::Unsafe(format!(
+                            "{} holds a valid key set that differs from the backup's: replacing it would skip the migration's waits and consent and can log users out. Restore only onto a project whose keys are lost or damaged, or pass --force. Nothing was written",
+                            project.place("JWT_KEYS")
+                        )));
+                    }
+                    ui::warn(
+                        "--force: replacing a valid key set; tokens signed by keys the backup lacks stop verifying",
+                    );
+                }
                 if !same_json(current_keys, text) {
                     set(&mut env, "JWT_KEYS", text, Some(migrate::ENV_GROUP))?;
                 }
@@ -739,12 +766,35 @@ impl ImportArgs {
                 }
             }
             _ => {
+                // A lone legacy oct key is a legacy project (SPEC §3, phase 0).
                 let has_keys = current_keys.is_some_and(|t| {
                     !t.trim().is_empty()
                         && serde_json::from_str::<Value>(t)
                             .ok()
                             .is_none_or(|v| v.as_array().is_none_or(|a| !a.is_empty()))
-                });
+                }) && current_keys
+                    .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
+                    .is_none_or(|k| !(k.len() == 1 && keyset::is_legacy(&k[0])));
+                let lone_oct = current_keys
+                    .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
+                    .is_some_and(|k| k.len() == 1 && keyset::is_legacy(&k[0]));
+                if lone_oct
+                    && let Some(secret) = &contents.jwt_secret
+                    && project.env.get("JWT_SECRET") != Some(secret.as_str())
+                {
+                    // Keep the legacy oct key in step with the restored secret.
+                    let list = [(keyset::legacy_material(secret), None)];
+                    let text = keyset::render_private_set(&list, 0).to_string();
+                    let parsed = keyset::parse_private_set(&text, "JWT_KEYS")
+                        .map_err(|p| first_problem(&p))?;
+                    set(&mut env, "JWT_KEYS", &text, Some(migrate::ENV_GROUP))?;
+                    set(
+                        &mut env,
+                        "JWT_JWKS",
+                        &keyset::derive_jwks(&parsed).to_string(),
+                        Some(migrate::ENV_GROUP),
+                    )?;
+                }
                 if has_keys {
                     return Err(Error::Unsafe(format!(
                         "{}: the backup holds only JWT_SECRET (a legacy project) while {} has keys; restoring it would mean removing them, which is a rollback (keyctl migrate rollback), not an import. Nothing was written",

@@ -272,28 +272,27 @@ pub fn execute_expecting(
             stack.project.env_path.display()
         ));
     }
-    if let Some(mode) = fsio::mode(&stack.project.env_path)
-        && mode & 0o077 != 0
-    {
+    let readable = fsio::mode(&stack.project.env_path).filter(|m| m & 0o077 != 0);
+    if let Some(mode) = readable {
         ui::warn(&format!(
             "{} is readable by group or others (mode {mode:o}) and will hold private keys: chmod 600 it",
             stack.project.env_path.display()
         ));
-        // The offered fix: on a terminal, and not in a dry run.
-        if !write.dry_run
-            && !write.yes
-            && ui::interactive()
-            && ui::confirm("Make it readable by its owner only (mode 600) now?") == Some(true)
-        {
-            fsio::set_mode(&stack.project.env_path, 0o600)?;
-            ui::note("mode set to 600");
-        }
     }
     if write.dry_run {
         ui::note("dry run: nothing was written");
         return Ok(());
     }
     confirm(write.yes)?;
+    // The offered fix for a readable .env, once the step is confirmed.
+    if readable.is_some()
+        && !write.yes
+        && ui::interactive()
+        && ui::confirm("Make the .env readable by its owner only (mode 600) too?") == Some(true)
+    {
+        fsio::set_mode(&stack.project.env_path, 0o600)?;
+        ui::note("mode set to 600");
+    }
     change::apply(
         &stack.paths,
         plan.step,

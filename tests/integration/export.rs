@@ -156,7 +156,8 @@ fn round_trip_restores_a_generated_project_and_a_second_import_has_nothing_to_do
     let out = tempfile::tempdir().unwrap();
     let file = backup_path(&out);
     let exported = export(&source, &file, T0);
-    let imported = import(&target, &file, &at(5), &["--yes"]);
+    // The target holds other valid keys: replacing them is deliberate here.
+    let imported = import(&target, &file, &at(5), &["--yes", "--force"]);
     assert!(imported.status.success(), "{}", text(&imported));
 
     let (s, t) = (source.file(".env"), target.file(".env"));
@@ -558,7 +559,7 @@ fn import_shows_a_redacted_diff_and_writes_only_with_yes() {
     let before = target.read(".env");
     let secrets = secrets_of(&source.file(".env"));
 
-    let dry = import(&target, &file, T0, &["--dry-run"]);
+    let dry = import(&target, &file, T0, &["--dry-run", "--force"]);
     assert!(dry.status.success(), "{}", text(&dry));
     let shown = text(&dry);
     assert!(
@@ -570,7 +571,7 @@ fn import_shows_a_redacted_diff_and_writes_only_with_yes() {
     assert_eq!(target.read(".env"), before);
     assert!(!target.file(".keyctl").exists());
 
-    let unconfirmed = import(&target, &file, T0, &[]);
+    let unconfirmed = import(&target, &file, T0, &["--force"]);
     assert_eq!(unconfirmed.status.code(), Some(2), "{}", text(&unconfirmed));
     assert!(text(&unconfirmed).contains("pass --yes"));
     assert_eq!(target.read(".env"), before);
@@ -650,4 +651,62 @@ fn node_jose_opens_keyctls_backup_and_keyctl_imports_what_jose_encrypts() {
         );
     }
     assert!(fresh.read(".env").starts_with("# restored\n"));
+}
+
+/// Regression tests from the review of import.
+mod review {
+    use super::*;
+
+    #[test]
+    fn importing_other_valid_keys_over_a_live_project_needs_force() {
+        let source = dual_verify("upstream-2026-02");
+        assert!(migrate(&source, &at(25), &[]).status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let backup = backup_path(&dir);
+        export(&source, &backup, &at(26));
+        let target = dual_verify("upstream-2026-02");
+        let before = target.read(".env");
+        let o = import(&target, &backup, &at(27), &["--yes"]);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert_eq!(target.read(".env"), before, "nothing written");
+        let o = import(&target, &backup, &at(27), &["--yes", "--force"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("--force"));
+    }
+
+    #[test]
+    fn rewiring_a_dual_verify_project_restarts_the_publication_wait() {
+        let p = dual_verify("upstream-2026-02");
+        std::fs::copy(
+            crate::support::fixtures().join("upstream-2026-02/docker-compose.yml"),
+            p.file("docker-compose.yml"),
+        )
+        .unwrap();
+        let o = keyctl()
+            .env("KEYCTL_NOW", at(60))
+            .args(["migrate", "rewire", "--yes", "--project"])
+            .arg(p.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let o = migrate(&p, &at(70), &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "the wait restarted at the rewire: {}",
+            text(&o)
+        );
+        assert!(migrate(&p, &at(81), &[]).status.success());
+    }
+
+    #[test]
+    fn a_secret_with_control_characters_is_never_written() {
+        let p = Project::with_env("JWT_SECRET='0123456789abcdef0123456789abcdef\t'\n");
+        keyctl()
+            .args(["jwks", "--check", "--project"])
+            .arg(p.path())
+            .assert()
+            .code(1)
+            .stdout(predicates::str::contains("control characters"));
+    }
 }
