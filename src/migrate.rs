@@ -559,13 +559,7 @@ fn event(
     kid: Option<&str>,
     signer: Option<&str>,
 ) -> Event {
-    Event {
-        step: step.into(),
-        at,
-        phase: phase.as_str().into(),
-        kid: kid.map(str::to_owned),
-        signer: signer.map(str::to_owned),
-    }
+    Event::new(step, at, phase.as_str(), kid, signer)
 }
 
 /// Plans what `request` does to the project now.

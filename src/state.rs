@@ -38,6 +38,26 @@ pub struct Event {
     pub signer: Option<String>,
 }
 
+impl Event {
+    /// An event for `step` at `at`, leaving the project in `phase`.
+    #[must_use]
+    pub fn new(
+        step: &str,
+        at: Timestamp,
+        phase: &str,
+        kid: Option<&str>,
+        signer: Option<&str>,
+    ) -> Event {
+        Event {
+            step: step.into(),
+            at,
+            phase: phase.into(),
+            kid: kid.map(str::to_owned),
+            signer: signer.map(str::to_owned),
+        }
+    }
+}
+
 /// A key removed from both sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

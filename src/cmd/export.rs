@@ -442,13 +442,7 @@ fn event(
     kid: Option<&str>,
     signer: Option<&str>,
 ) -> Event {
-    Event {
-        step: step.into(),
-        at,
-        phase: phase.as_str().into(),
-        kid: kid.map(str::to_owned),
-        signer: signer.map(str::to_owned),
-    }
+    Event::new(step, at, phase.as_str(), kid, signer)
 }
 
 /// What the import does to the state file (see the module docs): the new state and a line
@@ -642,21 +636,6 @@ fn load_compose(args: &ProjectArgs, env_path: &Path) -> Result<Option<(PathBuf, 
             ));
             Ok(None)
         }
-    }
-}
-
-fn confirm(yes: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !ui::interactive() {
-        return Err(Error::Usage(
-            "no terminal to confirm on: pass --yes to apply, or --dry-run to only show the plan; nothing was written".into(),
-        ));
-    }
-    match ui::confirm("Write these keys into the project?") {
-        Some(true) => Ok(()),
-        _ => Err(Error::Usage("cancelled; nothing was written".into())),
     }
 }
 
@@ -924,7 +903,7 @@ impl ImportArgs {
             ui::note("dry run: nothing was written");
             return Ok(());
         }
-        confirm(self.yes)?;
+        crate::cmd::migrate::confirm(self.yes, "Write these keys into the project?")?;
         change::apply(&paths, STEP, &files, next_state, &backup_dir, now)?;
         let mut done = format!(
             "done: {file} holds the restored keys. Backup of the previous file: {}\n",

@@ -283,7 +283,7 @@ pub fn execute_expecting(
         ui::note("dry run: nothing was written");
         return Ok(());
     }
-    confirm(write.yes)?;
+    confirm(write.yes, "Apply this step?")?;
     // The offered fix for a readable .env, once the step is confirmed.
     if readable.is_some()
         && !write.yes
@@ -420,7 +420,11 @@ fn decide(
     Ok(Outcome::Step(plan))
 }
 
-fn confirm(yes: bool) -> Result<()> {
+/// Asks `question` on a terminal unless `--yes`; without a terminal, refuses (exit 2).
+///
+/// # Errors
+/// No terminal and no `--yes`, or the user said no.
+pub fn confirm(yes: bool, question: &str) -> Result<()> {
     if yes {
         return Ok(());
     }
@@ -429,7 +433,7 @@ fn confirm(yes: bool) -> Result<()> {
             "no terminal to confirm on: pass --yes to apply, or --dry-run to only show the plan; nothing was written".into(),
         ));
     }
-    match ui::confirm("Apply this step?") {
+    match ui::confirm(question) {
         Some(true) => Ok(()),
         _ => Err(Error::Usage("cancelled; nothing was written".into())),
     }
