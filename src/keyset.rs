@@ -37,6 +37,21 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The first of `problems` as bad input (exit 2) at its place, with its key, and how many
+/// more there are: how a command that must *use* a key set reports one that breaks a rule.
+#[must_use]
+pub fn as_error(problems: &[Problem]) -> crate::error::Error {
+    let Some(p) = problems.first() else {
+        return crate::error::Error::bad("key set", "invalid");
+    };
+    let more = match problems.len() {
+        1 => String::new(),
+        n => format!(" (and {} more: run keyctl jwks --check)", n - 1),
+    };
+    let key = p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default();
+    crate::error::Error::bad(p.place.clone(), format!("{key}{}{more}", p.message))
+}
+
 /// The values a check reads, each with the place it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs<'a> {

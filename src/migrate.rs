@@ -93,21 +93,7 @@ impl Stack {
     pub fn keys(&self) -> Result<Vec<jwk::Jwk>> {
         match self.project.value("JWT_KEYS") {
             Some((text, place)) if !text.trim().is_empty() => {
-                keyset::parse_private_set(text, &place).map_err(|p| {
-                    let first = &p[0];
-                    Error::bad(
-                        first.place.clone(),
-                        format!(
-                            "{}{}",
-                            first
-                                .key
-                                .as_ref()
-                                .map(|k| format!("{k}: "))
-                                .unwrap_or_default(),
-                            first.message
-                        ),
-                    )
-                })
+                keyset::parse_private_set(text, &place).map_err(|p| keyset::as_error(&p))
             }
             _ => Ok(Vec::new()),
         }

@@ -53,7 +53,6 @@
 //! given to `--password-env` (a password pasted there by mistake must not reach a log).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
@@ -70,15 +69,12 @@ use crate::fsio::{self, NewFile, Privacy};
 use crate::jwk::Jwk;
 use crate::jws;
 use crate::keybackup::{self, BackupError, Contents, Sealed};
-use crate::keyset::{self, Inputs, Problem};
+use crate::keyset::{self, Inputs};
 use crate::lifecycle::{self, Phase, Snapshot};
 use crate::migrate::{self, Stack};
 use crate::project::{self, Project};
 use crate::state::{Event, RetiredSecret, State};
 use crate::ui;
-
-/// How long an import waits for another run's lock before giving up (exit 4).
-const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// The step name of an import in the state file's journal and its backup directory.
 const STEP: &str = "import";
@@ -225,21 +221,6 @@ fn ask_password(purpose: Purpose) -> Result<Zeroizing<String>> {
     asked.ok_or_else(|| Error::Usage("cancelled; nothing was written".into()))
 }
 
-/// The first problem as bad input at its place, with its kid.
-fn first_problem(problems: &[Problem]) -> Error {
-    match problems.first() {
-        Some(p) => Error::bad(
-            p.place.clone(),
-            format!(
-                "{}{}",
-                p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(),
-                p.message
-            ),
-        ),
-        None => Error::bad("key set", "invalid"),
-    }
-}
-
 /// Parses and checks a key set and secret as they would be written: `JWT_KEYS` strictly,
 /// then every rule of SPEC §1 with `JWT_JWKS` derived from it. An empty set (`[]`) is none.
 fn validate(
@@ -250,7 +231,7 @@ fn validate(
     let keys_text = keys.filter(|t| !t.trim().is_empty());
     let parsed = match keys_text {
         Some(text) => {
-            keyset::parse_private_set(text, &place("JWT_KEYS")).map_err(|p| first_problem(&p))?
+            keyset::parse_private_set(text, &place("JWT_KEYS")).map_err(|p| keyset::as_error(&p))?
         }
         None => Vec::new(),
     };
@@ -266,7 +247,7 @@ fn validate(
     if problems.is_empty() {
         Ok(parsed)
     } else {
-        Err(first_problem(&problems))
+        Err(keyset::as_error(&problems))
     }
 }
 
@@ -670,35 +651,16 @@ impl ImportArgs {
         let _lock = if self.dry_run {
             None
         } else {
-            let (lock, stale) = fsio::lock(&paths.lock, LOCK_WAIT)?;
-            if let Some(note) = stale {
-                ui::note(&note);
-            }
+            let lock = crate::cmd::migrate::take_lock(&paths)?;
             (project, paths, state) = load(&self.project, now)?;
-            let stale =
-                fsio::remove_stale_temps(&paths.project)? + fsio::remove_stale_temps(&paths.dir)?;
-            if stale > 0 {
-                ui::note(&format!(
-                    "removed {stale} temporary file(s) left by an interrupted keyctl run"
-                ));
-            }
             Some(lock)
         };
-        if state.pending.is_some() {
-            if self.dry_run {
-                return Err(Error::Unsafe(format!(
-                    "{}: a keyctl run was interrupted; run without --dry-run to recover first",
-                    paths.state.display()
-                )));
-            }
-            // The journal may name the compose file too (a `migrate` run was interrupted).
-            let compose_path =
-                project::compose_path(&project.env_path, self.project.compose_file.as_deref()).ok();
-            let mut files = vec![project.env_path.as_path()];
-            files.extend(compose_path.as_deref());
-            if let Some(note) = change::recover(&paths, &files, &mut state)? {
-                ui::warn(&note);
-            }
+        // The journal may name the compose file too (a `migrate` run was interrupted).
+        let compose_path =
+            project::compose_path(&project.env_path, self.project.compose_file.as_deref()).ok();
+        let mut files = vec![project.env_path.as_path()];
+        files.extend(compose_path.as_deref());
+        if crate::cmd::migrate::recover_pending(&paths, &files, &mut state, self.dry_run)? {
             (project, paths, state) = load(&self.project, now)?;
         }
         let file = project.env_path.display().to_string();
@@ -765,7 +727,7 @@ impl ImportArgs {
                     let list = [(keyset::legacy_material(secret), None)];
                     let text = keyset::render_private_set(&list, 0).to_string();
                     let parsed = keyset::parse_private_set(&text, "JWT_KEYS")
-                        .map_err(|p| first_problem(&p))?;
+                        .map_err(|p| keyset::as_error(&p))?;
                     set(&mut env, "JWT_KEYS", &text, Some(migrate::ENV_GROUP))?;
                     set(
                         &mut env,

@@ -111,13 +111,13 @@ impl JwksArgs {
                 "is empty or not set: the project still uses only JWT_SECRET (start the migration with keyctl migrate, or create a key with keyctl generate --format env)",
             )
         })?;
-        let keys = keyset::parse_private_set(text, &place).map_err(|p| first_problem(&p))?;
+        let keys = keyset::parse_private_set(text, &place).map_err(|p| keyset::as_error(&p))?;
         let jwks = derive_jwks(&keys).to_string();
         let mut inputs = project_inputs(&project);
         inputs.jwt_jwks = Some((&jwks, "derived JWT_JWKS".into()));
         let problems = keyset::check(&inputs);
         if !problems.is_empty() {
-            return Err(first_problem(&problems));
+            return Err(keyset::as_error(&problems));
         }
         let mut vars = Vec::new();
         if self.private {
@@ -161,7 +161,7 @@ impl JwksArgs {
             keys.into_iter().map(|(m, kid, _)| (m, kid)).collect();
         let private = keyset::render_private_set(&list, signer).to_string();
         let parsed =
-            keyset::parse_private_set(&private, "JWT_KEYS").map_err(|p| first_problem(&p))?;
+            keyset::parse_private_set(&private, "JWT_KEYS").map_err(|p| keyset::as_error(&p))?;
         let jwks = derive_jwks(&parsed).to_string();
         let problems = keyset::check(&Inputs {
             jwt_keys: Some((&private, "JWT_KEYS".into())),
@@ -169,7 +169,7 @@ impl JwksArgs {
             jwt_secret: secret.as_deref().map(|s| (s, "JWT_SECRET".to_owned())),
         });
         if !problems.is_empty() {
-            return Err(first_problem(&problems));
+            return Err(keyset::as_error(&problems));
         }
         print_vars(&[("JWT_KEYS", private), ("JWT_JWKS", jwks)], self.format)
     }
@@ -228,26 +228,6 @@ fn report(problems: &[Problem]) {
         ui::out(&ui::clean(&p.to_string()));
     }
     ui::note(&format!("{} problem(s) found", problems.len()));
-}
-
-fn first_problem(problems: &[Problem]) -> Error {
-    let p = &problems[0];
-    let more = if problems.len() > 1 {
-        format!(
-            " (and {} more: run keyctl jwks --check)",
-            problems.len() - 1
-        )
-    } else {
-        String::new()
-    };
-    Error::bad(
-        p.place.clone(),
-        format!(
-            "{}{}{more}",
-            p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(),
-            p.message
-        ),
-    )
 }
 
 fn print_vars(vars: &[(&str, String)], format: JwksFormat) -> Result<()> {

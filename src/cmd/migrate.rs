@@ -199,35 +199,16 @@ pub fn execute_expecting(
     let _lock = if write.dry_run {
         None
     } else {
-        let (lock, stale) = fsio::lock(&stack.paths.lock, LOCK_WAIT)?;
-        if let Some(note) = stale {
-            ui::note(&note);
-        }
+        let lock = take_lock(&stack.paths)?;
         // Read again under the lock: another run may have finished while we waited.
         (stack, state) = load(project, now)?;
-        let stale = fsio::remove_stale_temps(&stack.paths.project)?
-            + fsio::remove_stale_temps(&stack.paths.dir)?;
-        if stale > 0 {
-            ui::note(&format!(
-                "removed {stale} temporary file(s) left by an interrupted keyctl run"
-            ));
-        }
         Some(lock)
     };
-    if state.pending.is_some() {
-        if write.dry_run {
-            return Err(Error::Unsafe(format!(
-                "{}: a keyctl run was interrupted; run without --dry-run to recover first",
-                stack.paths.state.display()
-            )));
-        }
-        let files = [
-            stack.project.env_path.as_path(),
-            stack.compose_path.as_path(),
-        ];
-        if let Some(note) = change::recover(&stack.paths, &files, &mut state)? {
-            ui::warn(&note);
-        }
+    let files = [
+        stack.project.env_path.as_path(),
+        stack.compose_path.as_path(),
+    ];
+    if recover_pending(&stack.paths, &files, &mut state, write.dry_run)? {
         (stack, state) = load(project, now)?;
     }
     let plan = match decide(
@@ -418,6 +399,51 @@ fn decide(
         Planned::Step(plan) => plan,
     };
     Ok(Outcome::Step(plan))
+}
+
+/// Takes the project lock (waiting briefly), reporting a stale one left by a killed run, and
+/// removes the temporary files such a run left. Every writing command starts here.
+///
+/// # Errors
+/// Another live run holds the lock (exit 4), I/O.
+pub fn take_lock(paths: &change::Paths) -> Result<fsio::Lock> {
+    let (lock, stale) = fsio::lock(&paths.lock, LOCK_WAIT)?;
+    if let Some(note) = stale {
+        ui::note(&note);
+    }
+    let temps = fsio::remove_stale_temps(&paths.project)? + fsio::remove_stale_temps(&paths.dir)?;
+    if temps > 0 {
+        ui::note(&format!(
+            "removed {temps} temporary file(s) left by an interrupted keyctl run"
+        ));
+    }
+    Ok(lock)
+}
+
+/// Undoes an interrupted run recorded in `state` (under the lock). Returns whether files
+/// changed, so the caller reads them again. A dry run refuses instead.
+///
+/// # Errors
+/// A dry run with an interrupted run pending (exit 3), or what `change::recover` refuses.
+pub fn recover_pending(
+    paths: &change::Paths,
+    files: &[&std::path::Path],
+    state: &mut State,
+    dry_run: bool,
+) -> Result<bool> {
+    if state.pending.is_none() {
+        return Ok(false);
+    }
+    if dry_run {
+        return Err(Error::Unsafe(format!(
+            "{}: a keyctl run was interrupted; run without --dry-run to recover first",
+            paths.state.display()
+        )));
+    }
+    if let Some(note) = change::recover(paths, files, state)? {
+        ui::warn(&note);
+    }
+    Ok(true)
 }
 
 /// Asks `question` on a terminal unless `--yes`; without a terminal, refuses (exit 2).

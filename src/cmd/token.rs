@@ -560,8 +560,7 @@ pub fn signer(project: &Project) -> Result<(Material, Option<String>)> {
         .value("JWT_KEYS")
         .filter(|(t, _)| !t.trim().is_empty())
     {
-        let keys = keyset::parse_private_set(text, &place)
-            .map_err(|p| Error::bad(p[0].place.clone(), p[0].message.clone()))?;
+        let keys = keyset::parse_private_set(text, &place).map_err(|p| keyset::as_error(&p))?;
         if let Some(k) = keys.into_iter().find(Jwk::can_sign) {
             return Ok(if crate::keyset::is_legacy(&k) {
                 (k.material, None)
