@@ -9,11 +9,13 @@ use jiff::Timestamp;
 use similar::{ChangeTag, TextDiff};
 
 use crate::envfile::EnvFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::fsio;
 use crate::jws;
 use crate::keyset;
-use crate::state::{self, Pending, PendingFile, State};
+use crate::phase::Step;
+use crate::project::{ComposeFile, Paths};
+use crate::state::{Pending, PendingFile, State};
 
 /// One file's old and new text (which may hold private keys: `Debug` shows only the path,
 /// and both texts are zeroized when dropped).
@@ -160,69 +162,14 @@ pub fn diff(changes: &[FileChange]) -> String {
     out
 }
 
-/// Where a project's keyctl files live.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    /// The project directory (the `.env`'s directory).
-    pub project: PathBuf,
-    /// `.keyctl/`.
-    pub dir: PathBuf,
-    /// `.keyctl/state.json`.
-    pub state: PathBuf,
-    /// `.keyctl/lock`.
-    pub lock: PathBuf,
-}
-
-impl Paths {
-    /// The paths for the project whose `.env` is `env_path`.
-    #[must_use]
-    pub fn for_env(env_path: &Path) -> Paths {
-        let dir = state::dir_for(env_path);
-        let project = dir
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        // One record per env file: staging.env and prod.env in one directory do not share.
-        let suffix = match env_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-        {
-            Some(n) if n != ".env" => format!("-{}", n.trim_start_matches('.')),
-            _ => String::new(),
-        };
-        Paths {
-            state: dir.join(format!("state{suffix}.json")),
-            lock: dir.join(format!("lock{suffix}")),
-            project,
-            dir,
-        }
-    }
-
-    fn relative(&self, p: &Path) -> String {
-        p.strip_prefix(&self.project)
-            .unwrap_or(p)
-            .display()
-            .to_string()
-    }
-
-    fn absolute(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.project.join(p)
-        }
-    }
-}
-
 /// Reads the state file (a missing one is an empty state).
 ///
 /// # Errors
 /// Unreadable (exit 4) or invalid (exit 2, naming the file).
 pub fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
-    if !paths.state.exists() {
+    let Some(text) = fsio::read_text_if_present(&paths.state)? else {
         return Ok(State::default());
-    }
-    let text = fsio::read_text(&paths.state)?;
+    };
     State::parse(&text, now).map_err(|e| Error::bad(paths.state.display().to_string(), e))
 }
 
@@ -251,7 +198,7 @@ pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Opti
             p.components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         };
-        let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let canon = |p: &Path| fsio::canonical(p);
         let known = files.iter().any(|k| canon(k) == canon(&target));
         if !known || escapes(&backup) || !backup.starts_with(&backups) {
             return Err(Error::bad(
@@ -266,29 +213,35 @@ pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Opti
     let mut restore = Vec::new();
     for f in &pending.files {
         let path = paths.absolute(&f.path);
-        let now = std::fs::read(&path).map_err(|e| Error::io(&path, &e))?;
+        let now = fsio::read_bytes(&path)?;
         let hash = fsio::sha256_hex(&now);
         if hash == f.before {
             continue;
         }
         if hash != f.after {
-            return Err(Error::Unsafe(format!(
-                "{}: an interrupted keyctl run ({} at {}) left this file, and it has been edited since; compare it with {} and remove \"pending\" from {} when resolved",
-                path.display(),
-                pending.step,
-                pending.started,
-                f.backup,
-                paths.state.display()
-            )));
+            return Err(Refusal::Unrecoverable {
+                path: path.clone(),
+                detail: format!(
+                    "an interrupted keyctl run ({} at {}) left this file, and it has been edited since; compare it with {} and remove \"pending\" from {} when resolved",
+                    pending.step,
+                    pending.started,
+                    f.backup,
+                    paths.state.display()
+                ),
+            }
+            .into());
         }
         let backup = paths.absolute(&f.backup);
-        let old = std::fs::read(&backup).map_err(|e| Error::io(&backup, &e))?;
+        let old = fsio::read_bytes(&backup)?;
         if fsio::sha256_hex(&old) != f.before {
-            return Err(Error::Unsafe(format!(
-                "{}: the backup does not match the journal; restore {} by hand",
-                backup.display(),
-                path.display()
-            )));
+            return Err(Refusal::Unrecoverable {
+                path: backup.clone(),
+                detail: format!(
+                    "the backup does not match the journal; restore {} by hand",
+                    path.display()
+                ),
+            }
+            .into());
         }
         restore.push((path, old));
     }
@@ -314,7 +267,7 @@ pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Opti
 /// I/O errors (exit 4) or a file that changed on disk since it was read (exit 4).
 pub fn apply(
     paths: &Paths,
-    step: &str,
+    step: Step,
     changes: &[FileChange],
     mut state: State,
     backup_dir: &Path,
@@ -323,10 +276,10 @@ pub fn apply(
     let changed: Vec<&FileChange> = changes.iter().filter(|c| c.changes()).collect();
     // A last guard: nothing keyctl writes may hold a NUL byte (every reader would refuse it).
     if let Some(c) = changed.iter().find(|c| c.after.contains('\0')) {
-        return Err(Error::Unsafe(format!(
-            "{}: refusing to write a NUL byte",
-            c.path.display()
-        )));
+        return Err(Refusal::InvalidResult {
+            problem: format!("{}: a NUL byte", c.path.display()),
+        }
+        .into());
     }
     let mut journal = Vec::new();
     for c in &changed {
@@ -353,7 +306,7 @@ pub fn apply(
     }
     let finished = state.clone();
     state.pending = Some(Pending {
-        step: step.to_owned(),
+        step,
         started: now,
         files: journal,
     });
@@ -371,7 +324,7 @@ pub fn apply(
     for c in &changed {
         let result = fsio::replace_keeping_mode(&c.path, c.after.as_bytes());
         // A rename that happened before a later error (the directory sync) still counts.
-        if std::fs::read(&c.path).is_ok_and(|b| b == c.after.as_bytes()) {
+        if fsio::holds(&c.path, c.after.as_bytes()) {
             written.push(c);
         }
         if let Err(e) = result {
@@ -390,7 +343,7 @@ fn undo(paths: &Paths, written: &[&FileChange], mut journaled: State, cause: Err
     let mut restored = true;
     for w in written.iter().rev() {
         let back = fsio::replace_keeping_mode(&w.path, w.before.as_bytes()).is_ok()
-            && std::fs::read(&w.path).is_ok_and(|b| b == w.before.as_bytes());
+            && fsio::holds(&w.path, w.before.as_bytes());
         restored &= back;
     }
     journaled.pending = None;
@@ -405,20 +358,19 @@ fn undo(paths: &Paths, written: &[&FileChange], mut journaled: State, cause: Err
     }
 }
 
-/// A fresh backup directory for a run of `step` at `now`: `.keyctl/backups/<time>-<step>`.
+/// A fresh backup directory for a run of `step` at `now`: `.keyctl/backups/<time>-<step>`,
+/// with a number added when `taken` (the names already in `.keyctl/backups/`) has it.
 #[must_use]
-pub fn backup_dir(paths: &Paths, step: &str, now: Timestamp) -> PathBuf {
+pub fn backup_dir(paths: &Paths, taken: &[String], step: Step, now: Timestamp) -> PathBuf {
     let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let mut dir = paths.dir.join("backups").join(format!("{stamp}-{step}"));
+    let base = format!("{stamp}-{step}");
+    let mut name = base.clone();
     let mut n = 1;
-    while dir.exists() {
+    while taken.contains(&name) {
         n += 1;
-        dir = paths
-            .dir
-            .join("backups")
-            .join(format!("{stamp}-{step}-{n}"));
+        name = format!("{base}-{n}");
     }
-    dir
+    paths.dir.join("backups").join(name)
 }
 
 /// The `docker compose … up -d --force-recreate` command line(s) for `services`: verifiers
@@ -427,11 +379,12 @@ pub fn backup_dir(paths: &Paths, step: &str, now: Timestamp) -> PathBuf {
 /// what it always loads (override files, `COMPOSE_FILE`); otherwise it names the files.
 #[must_use]
 pub fn restart_command(
-    compose_file: &Path,
+    compose: &ComposeFile,
     env_file: &Path,
     verifiers: &[String],
     others: &[String],
 ) -> String {
+    let compose_file = compose.path.as_path();
     let dir = compose_file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -449,11 +402,11 @@ pub fn restart_command(
         )
     } else {
         let mut files = format!("-f {}", shell_word(&compose_file.display().to_string()));
-        for o in crate::migrate::OVERRIDE_NAMES {
-            let path = compose_file.with_file_name(o);
-            if path.is_file() {
-                files.push_str(&format!(" -f {}", shell_word(&path.display().to_string())));
-            }
+        for o in &compose.overrides {
+            files.push_str(&format!(
+                " -f {}",
+                shell_word(&o.path.display().to_string())
+            ));
         }
         let env = if default_env {
             String::new()
@@ -514,7 +467,10 @@ pub fn validate_env(after: &EnvFile) -> Result<()> {
     let problems = keyset::check(&inputs);
     match problems.first() {
         None => Ok(()),
-        Some(p) => Err(Error::Unsafe(format!("refusing to write: {p}"))),
+        Some(p) => Err(Refusal::InvalidResult {
+            problem: p.to_string(),
+        }
+        .into()),
     }
 }
 
@@ -538,8 +494,13 @@ mod tests {
 
     #[test]
     fn restart_orders_verifiers_first() {
+        let file = |path: &str| ComposeFile {
+            path: path.into(),
+            doc: crate::compose::Compose::parse("services: {}\n").unwrap(),
+            overrides: Vec::new(),
+        };
         let c = restart_command(
-            Path::new("/srv/docker-compose.yml"),
+            &file("/srv/docker-compose.yml"),
             Path::new("/srv/.env"),
             &["rest".into()],
             &["auth".into()],
@@ -549,7 +510,7 @@ mod tests {
             "cd /srv && docker compose up -d --force-recreate rest && docker compose up -d --force-recreate auth"
         );
         let c = restart_command(
-            Path::new("/srv/stack.yml"),
+            &file("/srv/stack.yml"),
             Path::new("/srv/prod.env"),
             &[],
             &["auth".into()],

@@ -2,19 +2,17 @@
 //! against what each service actually reads, each finding with its place, what breaks and
 //! the fix. Reads only; the command renders the findings.
 
-use std::os::unix::fs::PermissionsExt;
-
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::apikey;
-use crate::change;
-use crate::cmd::token::Context;
 use crate::compose::Role;
 use crate::jws;
 use crate::key::Alg;
 use crate::keyset;
 use crate::lifecycle::{self, Phase};
+use crate::phase::Step;
+use crate::project::{MAX_EXPIRY, Project};
 use crate::verifier::{self, Verdict};
 
 /// The demo `JWT_SECRET` of upstream's `.env.example`.
@@ -60,117 +58,161 @@ pub struct Finding {
     pub fix: String,
 }
 
-struct Report<'c> {
-    ctx: &'c Context,
+impl Finding {
+    /// A finding of `severity` for rule `code` at `place`; say what with [`Finding::says`].
+    #[must_use]
+    pub fn new(severity: Severity, code: &'static str, place: impl Into<String>) -> Finding {
+        Finding {
+            severity,
+            code,
+            place: place.into(),
+            service: None,
+            variable: None,
+            kid: None,
+            message: String::new(),
+            breaks: String::new(),
+            fix: String::new(),
+        }
+    }
+
+    /// An error.
+    #[must_use]
+    pub fn error(code: &'static str, place: impl Into<String>) -> Finding {
+        Finding::new(Severity::Error, code, place)
+    }
+
+    /// A warning.
+    #[must_use]
+    pub fn warning(code: &'static str, place: impl Into<String>) -> Finding {
+        Finding::new(Severity::Warning, code, place)
+    }
+
+    /// The compose service concerned.
+    #[must_use]
+    pub fn service(mut self, service: &str) -> Finding {
+        self.service = Some(service.to_owned());
+        self
+    }
+
+    /// The variable concerned.
+    #[must_use]
+    pub fn variable(mut self, variable: &str) -> Finding {
+        self.variable = Some(variable.to_owned());
+        self
+    }
+
+    /// The variable concerned, if any.
+    #[must_use]
+    pub fn variable_opt(mut self, variable: Option<&str>) -> Finding {
+        self.variable = variable.map(str::to_owned);
+        self
+    }
+
+    /// The key concerned, if any.
+    #[must_use]
+    pub fn kid_opt(mut self, kid: Option<&str>) -> Finding {
+        self.kid = kid.map(str::to_owned);
+        self
+    }
+
+    /// What is wrong, what breaks because of it, and the fix.
+    #[must_use]
+    pub fn says(
+        mut self,
+        message: impl Into<String>,
+        breaks: &str,
+        fix: impl Into<String>,
+    ) -> Finding {
+        self.message = message.into();
+        self.breaks = breaks.to_owned();
+        self.fix = fix.into();
+        self
+    }
+}
+
+struct Report<'p> {
+    project: &'p Project,
+    dir: String,
     findings: Vec<Finding>,
 }
 
 impl Report<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        severity: Severity,
-        code: &'static str,
-        place: String,
-        service: Option<&str>,
-        variable: Option<&str>,
-        kid: Option<&str>,
-        message: String,
-        breaks: &str,
-        fix: String,
-    ) {
-        self.findings.push(Finding {
-            severity,
-            code,
-            place,
-            service: service.map(str::to_owned),
-            variable: variable.map(str::to_owned),
-            kid: kid.map(str::to_owned),
-            message,
-            breaks: breaks.to_owned(),
-            fix,
-        });
+    fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
     }
 
     fn env_place(&self, var: &str) -> String {
-        let p = &self.ctx.project;
-        match p.env.entry(var) {
-            Some((_, line)) => format!("{}:{line}", p.env_path.display()),
-            None => p.env_path.display().to_string(),
-        }
-    }
-
-    fn project_arg(&self) -> String {
-        self.ctx.paths.project.display().to_string()
+        self.project.line_of(var)
     }
 }
 
-/// Runs every check.
+/// Runs every check: one finding per problem, errors first, and the phase when it can be
+/// told.
 #[must_use]
-pub fn diagnose(
-    ctx: &Context,
-    compose_path: Option<&std::path::Path>,
-    now: Timestamp,
-) -> (Option<Phase>, Vec<Finding>) {
+pub fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec<Finding>) {
     let mut r = Report {
-        ctx,
+        project,
+        dir: project.dir_arg(),
         findings: Vec::new(),
     };
-    let env = &ctx.project.env;
-    let dir = r.project_arg();
+    key_sets(&mut r);
+    secrets(&mut r);
+    let (phase, keys) = record(&mut r, now);
+    wiring(&mut r, keys.as_ref());
+    api_keys(&mut r, now);
+    r.findings.sort_by_key(|f| f.severity);
+    (phase, r.findings)
+}
 
-    // 1. The sets themselves (every rule of `jwks --check`).
-    for p in keyset::check(&crate::cmd::jwks::project_inputs(&ctx.project)) {
+/// The sets themselves (every rule of `jwks --check`).
+fn key_sets(r: &mut Report<'_>) {
+    let dir = r.dir.clone();
+    for p in keyset::check(&r.project.key_inputs()) {
         let variable = ["JWT_KEYS", "JWT_JWKS", "JWT_SECRET"]
             .into_iter()
             .find(|v| p.place.ends_with(v));
         let kid = p.key.as_deref().and_then(|k| k.strip_prefix("kid "));
-        r.add(Severity::Error, "key_set", p.place.clone(), None, variable, kid, format!("{}{}", p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(), p.message), "the services read this value at start: Auth refuses to start or verifiers reject tokens", format!("fix the value, then check with: keyctl jwks --check --project {dir}"));
+        r.push(Finding::error("key_set", p.place.clone()).variable_opt(variable).kid_opt(kid).says(format!("{}{}", p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(), p.message), "the services read this value at start: Auth refuses to start or verifiers reject tokens", format!("fix the value, then check with: keyctl jwks --check --project {dir}")));
     }
+}
 
-    // 2. Secrets.
-    if env.get("JWT_SECRET") == Some(DEMO_SECRET) {
-        r.add(Severity::Error, "demo_secret", r.env_place("JWT_SECRET"), None, Some("JWT_SECRET"), None, "JWT_SECRET is still the public demo value from upstream's .env.example".into(), "anyone can mint a service_role token for this project", format!("start the migration (keyctl migrate --project {dir}) and revoke the legacy secret when it is due; it replaces JWT_SECRET"));
+/// Secrets: the demo value, file modes, git.
+fn secrets(r: &mut Report<'_>) {
+    let dir = r.dir.clone();
+    let project = r.project;
+    if project.env.get("JWT_SECRET") == Some(DEMO_SECRET) {
+        r.push(Finding::error("demo_secret", r.env_place("JWT_SECRET")).variable("JWT_SECRET").says("JWT_SECRET is still the public demo value from upstream's .env.example", "anyone can mint a service_role token for this project", format!("start the migration (keyctl migrate --project {dir}) and revoke the legacy secret when it is due; it replaces JWT_SECRET")));
     }
-    if let Ok(meta) = std::fs::metadata(&ctx.project.env_path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            r.add(Severity::Warning, "env_readable", ctx.project.env_path.display().to_string(), None, None, None, format!(".env is readable by group or others (mode {mode:o}) and holds the private signing keys"), "any local user can mint tokens", format!("chmod 600 {}", ctx.project.env_path.display()));
-        }
+    let env_file = project.env_path.display().to_string();
+    if let Some(mode) = project
+        .facts
+        .env_mode
+        .map(|m| m & 0o777)
+        .filter(|m| m & 0o077 != 0)
+    {
+        r.push(Finding::warning("env_readable", env_file.clone()).says(format!(".env is readable by group or others (mode {mode:o}) and holds the private signing keys"), "any local user can mint tokens", format!("chmod 600 {env_file}")));
     }
-    if crate::project::tracked_by_git(&ctx.project.env_path) {
-        r.add(Severity::Warning, "env_in_git", ctx.project.env_path.display().to_string(), None, None, None, ".env is tracked by git".into(), "the private signing keys end up in every clone and in the repository's history", "add .env to .gitignore and run: git rm --cached .env (then rotate the keys if the repository was ever pushed)".into());
+    if project.facts.env_in_git {
+        r.push(Finding::warning("env_in_git", env_file).says(".env is tracked by git", "the private signing keys end up in every clone and in the repository's history", "add .env to .gitignore and run: git rm --cached .env (then rotate the keys if the repository was ever pushed)"));
     }
-    if let Ok(entries) = std::fs::read_dir(&ctx.paths.project) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let private =
-                name.ends_with(".pem") || name.ends_with(".jwk.json") || name == "keys.env";
-            let Ok(meta) = e.metadata() else { continue };
-            if private
-                && meta.is_file()
-                && meta.permissions().mode() & 0o077 != 0
-                && std::fs::read_to_string(e.path())
-                    .is_ok_and(|t| t.contains("PRIVATE KEY") || t.contains("\"d\""))
-            {
-                r.add(
-                    Severity::Warning,
-                    "key_file_readable",
-                    e.path().display().to_string(),
-                    None,
-                    None,
-                    None,
-                    "a private key file is readable by group or others".into(),
-                    "any local user can mint tokens",
-                    format!("chmod 600 {}", e.path().display()),
-                );
-            }
-        }
+    for (path, _) in &project.facts.readable_key_files {
+        r.push(
+            Finding::warning("key_file_readable", path.display().to_string()).says(
+                "a private key file is readable by group or others",
+                "any local user can mint tokens",
+                format!("chmod 600 {}", path.display()),
+            ),
+        );
     }
+}
 
-    // 3. The migration record.
-    let state = change::load_state(&ctx.paths, now);
-    let keys = env
+/// The migration record: readable, finished, agreeing with the files, not overdue.
+fn record(r: &mut Report<'_>, now: Timestamp) -> (Option<Phase>, Option<Vec<crate::jwk::Jwk>>) {
+    let dir = r.dir.clone();
+    let project = r.project;
+    let state = project.state();
+    let keys = project
+        .env
         .get_nonempty("JWT_KEYS")
         .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok());
     let phase = match (&state, &keys) {
@@ -180,47 +222,41 @@ pub fn diagnose(
         (Err(_), _) => None,
     };
     match &state {
-        Err(e) => r.add(
-            Severity::Error,
-            "state_unreadable",
-            ctx.paths.state.display().to_string(),
-            None,
-            None,
-            None,
-            e.to_string(),
-            "keyctl migrate refuses to run",
-            "restore the file from a backup, or move it aside".into(),
+        Err(e) => r.push(
+            Finding::error(
+                "state_unreadable",
+                project.paths.state.display().to_string(),
+            )
+            .says(
+                e.to_string(),
+                "keyctl migrate refuses to run",
+                "restore the file from a backup, or move it aside",
+            ),
         ),
-        Ok(s) if s.pending.is_some() => r.add(
-            Severity::Warning,
-            "interrupted_run",
-            ctx.paths.state.display().to_string(),
-            None,
-            None,
-            None,
-            "a keyctl run was interrupted".into(),
-            "files may be half-way between two phases",
-            format!("run keyctl migrate --project {dir} to recover it"),
+        Ok(s) if s.pending.is_some() => r.push(
+            Finding::warning("interrupted_run", project.paths.state.display().to_string()).says(
+                "a keyctl run was interrupted",
+                "files may be half-way between two phases",
+                format!("run keyctl migrate --project {dir} to recover it"),
+            ),
         ),
         Ok(_) => {}
     }
     if let Some((snap, state)) = &phase {
         if let Some(last) = state.events.last()
-            && last.phase != snap.phase.as_str()
+            && last.phase != snap.phase
         {
-            r.add(
-                Severity::Error,
-                "state_disagrees",
-                ctx.project.env_path.display().to_string(),
-                None,
-                Some("JWT_KEYS"),
-                None,
-                format!(
-                    "the state file says {} (since {}), JWT_KEYS says {}",
-                    last.phase, last.at, snap.phase
-                ),
-                "keyctl migrate refuses to continue",
-                "restore the .env from .keyctl/backups/, or move .keyctl/state.json aside".into(),
+            r.push(
+                Finding::error("state_disagrees", project.env_path.display().to_string())
+                    .variable("JWT_KEYS")
+                    .says(
+                        format!(
+                            "the state file says {} (since {}), JWT_KEYS says {}",
+                            last.phase, last.at, snap.phase
+                        ),
+                        "keyctl migrate refuses to continue",
+                        "restore the .env from .keyctl/backups/, or move .keyctl/state.json aside",
+                    ),
             );
         }
         if snap.phase == Phase::Switched
@@ -228,36 +264,34 @@ pub fn diagnose(
                 .events
                 .iter()
                 .rev()
-                .find(|e| e.step == "switched")
+                .find(|e| e.step == Step::Switched)
                 .map(|e| e.at)
         {
-            let expiry = env
+            let expiry = project
+                .env
                 .get_nonempty("JWT_EXPIRY")
                 .and_then(|v| v.parse().ok())
-                .filter(|n| (1..=crate::migrate::MAX_EXPIRY).contains(n))
+                .filter(|n| (1..=MAX_EXPIRY).contains(n))
                 .unwrap_or(3600);
             if let Some(due) = lifecycle::due_at(Phase::Switched, switched, expiry)
                 && now > due + OVERDUE
             {
-                r.add(
-                    Severity::Warning,
-                    "finish_migration",
-                    r.env_place("JWT_KEYS"),
-                    None,
-                    Some("JWT_KEYS"),
-                    None,
-                    format!(
+                r.push(Finding::warning("finish_migration", r.env_place("JWT_KEYS")).variable("JWT_KEYS").says(format!(
                         "the previous key could have been revoked on {due} and is still trusted"
-                    ),
-                    "a leaked old key or JWT_SECRET still mints valid tokens",
-                    format!("keyctl migrate --project {dir} --remint-api-keys"),
-                );
+                    ), "a leaked old key or JWT_SECRET still mints valid tokens", format!("keyctl migrate --project {dir} --remint-api-keys")));
             }
         }
     }
 
-    // 4. Wiring: what each service reads, against .env.
-    let views = ctx.views();
+    (phase.map(|(s, _)| s.phase), keys)
+}
+
+/// Wiring: what each service reads, against `.env`.
+fn wiring(r: &mut Report<'_>, keys: Option<&Vec<crate::jwk::Jwk>>) {
+    let dir = r.dir.clone();
+    let project = r.project;
+    let env = &project.env;
+    let views = project.views();
     let wired_kids: Vec<String> = env
         .get_nonempty("JWT_JWKS")
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
@@ -269,20 +303,19 @@ pub fn diagnose(
     let past_legacy = keys
         .as_ref()
         .is_some_and(|k| k.iter().any(|k| k.material.alg().is_asymmetric()));
-    let compose_name =
-        compose_path.map_or_else(|| "compose file".to_owned(), |p| p.display().to_string());
-    if let Some(compose) = &ctx.compose {
+    let Ok(Some(compose_file)) = project.compose_if_present() else {
+        return;
+    };
+    let compose_name = compose_file.path.display().to_string();
+    let compose = &compose_file.doc;
+    {
         if let Some((line, feature)) = compose.outside_references() {
-            r.add(
-                Severity::Error,
-                "compose_include",
-                format!("{compose_name}:{line}"),
-                None,
-                None,
-                None,
-                format!("the compose file uses {feature}; keyctl does not read the other file"),
-                "services defined there are neither checked nor wired by keyctl",
-                "merge them into this compose file".into(),
+            r.push(
+                Finding::error("compose_include", format!("{compose_name}:{line}")).says(
+                    format!("the compose file uses {feature}; keyctl does not read the other file"),
+                    "services defined there are neither checked nor wired by keyctl",
+                    "merge them into this compose file",
+                ),
             );
         }
         for view in &views {
@@ -299,23 +332,22 @@ pub fn diagnose(
                 l.map_or_else(|| compose_name.clone(), |l| format!("{compose_name}:{l}"))
             };
             for p in &view.problems {
-                r.add(
-                    Severity::Error,
-                    "service_config",
-                    place(line.as_ref().map(|l| l.line)),
-                    Some(&view.service),
-                    Some(var),
-                    None,
-                    p.clone(),
-                    "the service rejects every token",
-                    format!("fix {var} of service {}", view.service),
+                r.push(
+                    Finding::error("service_config", place(line.as_ref().map(|l| l.line)))
+                        .service(&view.service)
+                        .variable(var)
+                        .says(
+                            p.clone(),
+                            "the service rejects every token",
+                            format!("fix {var} of service {}", view.service),
+                        ),
                 );
             }
             if view.role == Role::Auth
                 && let Some(l) = &line
                 && env.interpolate(&l.value).is_ok_and(|v| v.trim().is_empty())
             {
-                r.add(Severity::Error, "empty_jwt_keys", place(Some(l.line)), Some(&view.service), Some(var), None, "GOTRUE_JWT_KEYS resolves to an empty string".into(), "Auth does not start", format!("set JWT_KEYS in .env (keyctl migrate --project {dir}) or use the upstream form ${{JWT_KEYS:-[]}}"));
+                r.push(Finding::error("empty_jwt_keys", place(Some(l.line))).service(&view.service).variable(var).says("GOTRUE_JWT_KEYS resolves to an empty string", "Auth does not start", format!("set JWT_KEYS in .env (keyctl migrate --project {dir}) or use the upstream form ${{JWT_KEYS:-[]}}")));
             }
             if !past_legacy {
                 continue;
@@ -335,22 +367,22 @@ pub fn diagnose(
                 } else {
                     "tokens signed with the asymmetric key get 401 from this service"
                 };
-                r.add(Severity::Error, "not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line)), Some(&view.service), Some(var), None, format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate --project {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service));
+                r.push(Finding::error("not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line))).service(&view.service).variable(var).says(format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate --project {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service)));
                 continue;
             }
             if view.role != Role::Auth {
                 for kid in &wired_kids {
                     if !view.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
-                        r.add(
-                            Severity::Error,
-                            "kid_missing",
-                            place(line.as_ref().map(|l| l.line)),
-                            Some(&view.service),
-                            Some(var),
-                            Some(kid),
-                            format!("service {} does not get kid {kid}", view.service),
-                            "tokens signed with that key get 401 from this service",
-                            format!("check {var} of service {}", view.service),
+                        r.push(
+                            Finding::error("kid_missing", place(line.as_ref().map(|l| l.line)))
+                                .service(&view.service)
+                                .variable(var)
+                                .kid_opt(Some(kid))
+                                .says(
+                                    format!("service {} does not get kid {kid}", view.service),
+                                    "tokens signed with that key get 401 from this service",
+                                    format!("check {var} of service {}", view.service),
+                                ),
                         );
                     }
                 }
@@ -366,19 +398,26 @@ pub fn diagnose(
                 if value.trim().is_empty() {
                     continue;
                 }
-                for k in keys.iter().flatten() {
+                for k in keys.into_iter().flatten() {
                     let alg = k.material.alg();
                     if !value.split(',').any(|m| m.trim() == alg.as_str()) {
-                        r.add(
-                            Severity::Error,
-                            "method_not_allowed",
-                            format!("{compose_name}:{}", l.line),
-                            Some(&view.service),
-                            Some(var),
-                            k.kid.as_deref(),
-                            format!("{var} ({value}) does not list {alg}, which JWT_KEYS trusts"),
-                            "Auth rejects tokens of that algorithm",
-                            format!("add {alg} to {var}, or remove the line so Auth derives it"),
+                        r.push(
+                            Finding::error(
+                                "method_not_allowed",
+                                format!("{compose_name}:{}", l.line),
+                            )
+                            .service(&view.service)
+                            .variable(var)
+                            .kid_opt(k.kid.as_deref())
+                            .says(
+                                format!(
+                                    "{var} ({value}) does not list {alg}, which JWT_KEYS trusts"
+                                ),
+                                "Auth rejects tokens of that algorithm",
+                                format!(
+                                    "add {alg} to {var}, or remove the line so Auth derives it"
+                                ),
+                            ),
                         );
                     }
                 }
@@ -386,21 +425,19 @@ pub fn diagnose(
         }
         // EdDSA with Edge Functions.
         let signer_alg = keys
-            .iter()
+            .into_iter()
             .flatten()
             .find(|k| k.can_sign())
             .map(|k| k.material.alg());
         if signer_alg == Some(Alg::EdDsa) && !compose.with_role(Role::Functions).is_empty() {
-            r.add(
-                Severity::Warning,
-                "eddsa_functions",
-                r.env_place("JWT_KEYS"),
-                None,
-                Some("JWT_KEYS"),
-                None,
-                "Auth signs with EdDSA while the stack has Edge Functions".into(),
-                "Edge Functions (and supabase-js getClaims) cannot verify Ed25519 tokens",
-                "rotate to ES256: keyctl migrate --alg ES256".into(),
+            r.push(
+                Finding::warning("eddsa_functions", r.env_place("JWT_KEYS"))
+                    .variable("JWT_KEYS")
+                    .says(
+                        "Auth signs with EdDSA while the stack has Edge Functions",
+                        "Edge Functions (and supabase-js getClaims) cannot verify Ed25519 tokens",
+                        "rotate to ES256: keyctl migrate --alg ES256",
+                    ),
             );
         }
         // Realtime's healthcheck.
@@ -411,13 +448,19 @@ pub fn diagnose(
                     .get_nonempty("ANON_KEY")
                     .is_some_and(|t| !apikey::is_hs256(t))
             {
-                r.add(Severity::Error, "realtime_healthcheck", compose_name.clone(), Some(&s.name), Some("ANON_KEY"), None, "realtime's healthcheck sends ANON_KEY, which is no longer an HS256 token".into(), "realtime's management endpoint accepts only HS256: the container is reported unhealthy", format!("point the healthcheck at an HS256 token signed with JWT_SECRET (keyctl migrate sets {} when it revokes the legacy key)", crate::migrate::HEALTHCHECK_VAR));
+                r.push(Finding::error("realtime_healthcheck", compose_name.clone()).service(&s.name).variable("ANON_KEY").says("realtime's healthcheck sends ANON_KEY, which is no longer an HS256 token", "realtime's management endpoint accepts only HS256: the container is reported unhealthy", format!("point the healthcheck at an HS256 token signed with JWT_SECRET (keyctl migrate sets {} when it revokes the legacy key)", crate::migrate::HEALTHCHECK_VAR)));
             }
         }
     }
+}
 
-    // 5. API keys.
-    let known = ctx.known(now);
+/// API keys: well-formed, the right role, not expiring, accepted by every service.
+fn api_keys(r: &mut Report<'_>, now: Timestamp) {
+    let dir = r.dir.clone();
+    let project = r.project;
+    let env = &project.env;
+    let views = project.views();
+    let known = project.known();
     for (var, role) in [
         ("ANON_KEY", "anon"),
         ("SERVICE_ROLE_KEY", "service_role"),
@@ -431,46 +474,35 @@ pub fn diagnose(
         let d = match jws::decode(token) {
             Ok(d) => d,
             Err(e) => {
-                r.add(
-                    Severity::Error,
-                    "api_key_malformed",
-                    place,
-                    None,
-                    Some(var),
-                    None,
-                    format!("{var} is not a JWT: {e}"),
-                    "every request with this key gets 401",
-                    format!(
+                r.push(Finding::error("api_key_malformed", place).variable(var).says(format!("{var} is not a JWT: {e}"), "every request with this key gets 401", format!(
                         "re-mint it: keyctl token sign --project {dir} --role {role} --exp 3650d"
-                    ),
-                );
+                    )));
                 continue;
             }
         };
         let kid = d.kid().map(str::to_owned);
         if d.claims.get("role").and_then(|r| r.as_str()) != Some(role) {
-            r.add(
-                Severity::Error,
-                "api_key_role",
-                place.clone(),
-                None,
-                Some(var),
-                kid.as_deref(),
-                format!(
-                    "{var} carries role {:?}, not {role}",
-                    d.claims
-                        .get("role")
-                        .and_then(|r| r.as_str())
-                        .unwrap_or("(none)")
-                ),
-                "requests run with the wrong database role",
-                format!("re-mint it with --role {role}"),
+            r.push(
+                Finding::error("api_key_role", place.clone())
+                    .variable(var)
+                    .kid_opt(kid.as_deref())
+                    .says(
+                        format!(
+                            "{var} carries role {:?}, not {role}",
+                            d.claims
+                                .get("role")
+                                .and_then(|r| r.as_str())
+                                .unwrap_or("(none)")
+                        ),
+                        "requests run with the wrong database role",
+                        format!("re-mint it with --role {role}"),
+                    ),
             );
         }
         if let Some(exp) = d.claims.get("exp").and_then(|e| e.as_i64()) {
             let left = exp - now.as_second();
             if left > 0 && left < EXPIRY_WARNING.as_secs() {
-                r.add(Severity::Warning, "api_key_expiring", place.clone(), None, Some(var), kid.as_deref(), format!("{var} expires on {} (in {})", Timestamp::from_second(exp).map_or_else(|_| exp.to_string(), |t| t.to_string()), lifecycle::human(SignedDuration::from_secs(left))), "every client using it gets 401 from then on", format!("re-mint it (keyctl token sign --project {dir} --role {role} --exp 3650d) and update the clients"));
+                r.push(Finding::warning("api_key_expiring", place.clone()).variable(var).kid_opt(kid.as_deref()).says(format!("{var} expires on {} (in {})", Timestamp::from_second(exp).map_or_else(|_| exp.to_string(), |t| t.to_string()), lifecycle::human(SignedDuration::from_secs(left))), "every client using it gets 401 from then on", format!("re-mint it (keyctl token sign --project {dir} --role {role} --exp 3650d) and update the clients")));
             }
         }
         for view in &views {
@@ -478,10 +510,8 @@ pub fn diagnose(
                 verifier::verify(view, &d, now, &known, None)
             {
                 let severity = Severity::Error;
-                r.add(severity, "api_key_rejected", place.clone(), Some(&view.service), Some(var), kid.as_deref(), format!("{var} is rejected by {} ({code}): {reason}", view.service), "every request with this key gets 401 from that service", format!("keyctl token verify \"${var}\" --project {dir} explains it; re-mint with keyctl token sign --project {dir} --role {role} --exp 3650d"));
+                r.push(Finding::new(severity, "api_key_rejected", place.clone()).service(&view.service).variable(var).kid_opt(kid.as_deref()).says(format!("{var} is rejected by {} ({code}): {reason}", view.service), "every request with this key gets 401 from that service", format!("keyctl token verify \"${var}\" --project {dir} explains it; re-mint with keyctl token sign --project {dir} --role {role} --exp 3650d")));
             }
         }
     }
-    r.findings.sort_by_key(|f| f.severity);
-    (phase.map(|(s, _)| s.phase), r.findings)
 }

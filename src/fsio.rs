@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// Largest text file keyctl reads (`.env` and compose files are a few kilobytes).
 pub const MAX_TEXT_LEN: u64 = 8 * 1024 * 1024;
@@ -106,10 +106,10 @@ pub fn write_new_files(files: &[NewFile], force: bool) -> Result<()> {
             });
         }
         if !force && fs::symlink_metadata(&f.path).is_ok() {
-            return Err(Error::Unsafe(format!(
-                "{}: already exists; keyctl never overwrites a key file without --force",
-                f.path.display()
-            )));
+            return Err(Refusal::Exists {
+                path: f.path.clone(),
+            }
+            .into());
         }
     }
     let mut done: Vec<&Path> = Vec::new();
@@ -361,6 +361,122 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// Reads a file's bytes (journal checks compare hashes of whole files).
+///
+/// # Errors
+/// I/O errors (exit 4).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| Error::io(path, &e))
+}
+
+/// Whether the file at `path` holds exactly `bytes`.
+#[must_use]
+pub fn holds(path: &Path, bytes: &[u8]) -> bool {
+    fs::read(path).is_ok_and(|b| b == bytes)
+}
+
+/// The names of the entries of `dir` (none when it cannot be read).
+#[must_use]
+pub fn entry_names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `path` with links resolved, or as given when it cannot be resolved.
+#[must_use]
+pub fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Whether `path` is a directory (following links).
+#[must_use]
+pub fn is_dir(path: &Path) -> bool {
+    path.is_dir()
+}
+
+/// Whether `path` is a regular file (following links).
+#[must_use]
+pub fn is_file(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Whether anything (even a dangling link) is at `path`.
+#[must_use]
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Reads a text file that may be absent: `Ok(None)` when nothing is there.
+///
+/// # Errors
+/// As [`read_text`], for a file that exists.
+pub fn read_text_if_present(path: &Path) -> Result<Option<String>> {
+    if exists(path) {
+        read_text(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A regular file in a directory, with its permission bits.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its file name.
+    pub name: String,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// The regular files directly in `dir` (none when it cannot be read).
+#[must_use]
+pub fn regular_files(dir: &Path) -> Vec<DirEntry> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_file().then(|| DirEntry {
+                path: e.path(),
+                name: e.file_name().to_string_lossy().into_owned(),
+                mode: meta.permissions().mode() & 0o7777,
+            })
+        })
+        .collect()
+}
+
+/// Whether `path` is tracked by a git repository (its private keys would be committed).
+/// `false` when git is not installed or the file is not in a repository.
+#[must_use]
+pub fn tracked_by_git(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The permission bits of `path`, if it exists.

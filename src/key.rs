@@ -480,6 +480,29 @@ pub fn public_der(m: &Material) -> Option<Vec<u8>> {
     doc.to_der().ok()
 }
 
+/// A random (version 4) UUID.
+///
+/// # Errors
+/// The system has no randomness.
+pub fn new_uuid() -> crate::error::Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| crate::error::Error::Io {
+        path: "getrandom".into(),
+        message: e.to_string(),
+    })?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

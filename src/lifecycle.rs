@@ -2,8 +2,6 @@
 //! (with the state file only to tell two asymmetric keys apart), and what each step does to
 //! the key list. Pure: no files, no clock, no printing.
 
-use std::fmt;
-
 use jiff::{SignedDuration, Timestamp};
 
 use crate::jwk::Jwk;
@@ -16,37 +14,7 @@ pub const PUBLISH_WAIT: SignedDuration = SignedDuration::from_mins(20);
 /// Added to `JWT_EXPIRY` before the previous key may be revoked.
 pub const REVOKE_GRACE: SignedDuration = SignedDuration::from_mins(20);
 
-/// A migration phase, as `migrate status --json` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Only the shared HS256 secret.
-    Legacy,
-    /// A new key is published (standby) while the previous one signs.
-    DualVerify,
-    /// The new key signs; the previous one still verifies.
-    Switched,
-    /// The previous key is gone: one asymmetric key.
-    Revoked,
-}
-
-impl Phase {
-    /// The name used in `--json` output and the state file.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Legacy => "legacy",
-            Phase::DualVerify => "dual-verify",
-            Phase::Switched => "switched",
-            Phase::Revoked => "revoked",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::phase::Phase;
 
 /// A key in `JWT_KEYS` with its kid (`None`: the legacy secret).
 #[derive(Debug, Clone)]
@@ -123,10 +91,10 @@ pub fn derive(keys: &[Jwk], state: &State) -> Result<Snapshot, Undetermined> {
         [other] if is_legacy(signer) => Ok(snapshot(Phase::DualVerify, Some(other), Some(signer))),
         [other] if is_legacy(other) => Ok(snapshot(Phase::Switched, Some(signer), Some(other))),
         [other] => {
-            let published =
-                state.events.iter().rev().find(|e| {
-                    e.step == "dual-verify" && (e.kid == signer.kid || e.kid == other.kid)
-                });
+            let published = state.events.iter().rev().find(|e| {
+                e.step == crate::phase::Step::DualVerify
+                    && (e.kid == signer.kid || e.kid == other.kid)
+            });
             match published {
                 Some(e) if e.kid == other.kid => {
                     Ok(snapshot(Phase::DualVerify, Some(other), Some(signer)))
@@ -144,6 +112,45 @@ pub fn derive(keys: &[Jwk], state: &State) -> Result<Snapshot, Undetermined> {
             many.len()
         ))),
     }
+}
+
+/// What the state file's last event says differently from the files (empty when it agrees,
+/// or when there is no record).
+#[must_use]
+pub fn disagreements(snap: &Snapshot, state: &State) -> Vec<String> {
+    let Some(last) = state.events.last() else {
+        return Vec::new();
+    };
+    let signer = snap.signer.as_ref().and_then(|s| s.kid.clone());
+    let mut differs = Vec::new();
+    if last.phase != snap.phase {
+        differs.push(format!(
+            "the state file says {} (since {}), the files say {}",
+            last.phase, last.at, snap.phase
+        ));
+    } else if last.signer != signer {
+        differs.push(format!(
+            "the state file says the signing key is {}, JWT_KEYS says {}",
+            last.signer.as_deref().unwrap_or("the legacy secret"),
+            signer.as_deref().unwrap_or("the legacy secret")
+        ));
+    } else if snap.phase == Phase::DualVerify
+        && let Some(new) = &snap.new_key
+        && last.kid != new.kid
+    {
+        differs.push(format!(
+            "the state file says kid {} is the new key, JWT_KEYS holds {}",
+            last.kid.as_deref().unwrap_or("?"),
+            new.kid.as_deref().unwrap_or("?")
+        ));
+    }
+    differs
+}
+
+/// Whether the state file has a record and its last event says what the files say.
+#[must_use]
+pub fn record_agrees(snap: &Snapshot, state: &State) -> bool {
+    !state.events.is_empty() && disagreements(snap, state).is_empty()
 }
 
 /// The key list after a step, with the index of the signer.
@@ -266,9 +273,9 @@ mod tests {
         assert!(derive(&list, &State::default()).is_err());
         let mut s = State::default();
         s.events.push(Event {
-            step: "dual-verify".into(),
+            step: crate::phase::Step::DualVerify,
             at: "2026-12-01T12:00:00Z".parse().unwrap(),
-            phase: "dual-verify".into(),
+            phase: Phase::DualVerify,
             kid: Some("new".into()),
             signer: Some("old".into()),
         });

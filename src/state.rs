@@ -13,6 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::phase::{Phase, Step};
+
 /// The format version keyctl writes and reads.
 pub const VERSION: u32 = 1;
 
@@ -23,12 +25,12 @@ pub const DIR: &str = ".keyctl";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
-    /// `dual-verify`, `switched`, `revoked`, `rollback`.
-    pub step: String,
+    /// What happened.
+    pub step: Step,
     /// When.
     pub at: Timestamp,
     /// The phase the project was in after the step.
-    pub phase: String,
+    pub phase: Phase,
     /// The key the step was about (the new key; for `revoked`, the key removed), `None`
     /// for the legacy secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,16 +44,16 @@ impl Event {
     /// An event for `step` at `at`, leaving the project in `phase`.
     #[must_use]
     pub fn new(
-        step: &str,
+        step: Step,
         at: Timestamp,
-        phase: &str,
+        phase: Phase,
         kid: Option<&str>,
         signer: Option<&str>,
     ) -> Event {
         Event {
-            step: step.into(),
+            step,
             at,
-            phase: phase.into(),
+            phase,
             kid: kid.map(str::to_owned),
             signer: signer.map(str::to_owned),
         }
@@ -101,7 +103,7 @@ pub struct PendingFile {
 #[serde(deny_unknown_fields)]
 pub struct Pending {
     /// What it was doing.
-    pub step: String,
+    pub step: Step,
     /// When it started.
     pub started: Timestamp,
     /// The files it writes.
@@ -181,7 +183,7 @@ impl State {
 
     /// The most recent event for `step` (and `kid`, when given).
     #[must_use]
-    pub fn last(&self, step: &str, kid: Option<&str>) -> Option<&Event> {
+    pub fn last(&self, step: Step, kid: Option<&str>) -> Option<&Event> {
         self.events
             .iter()
             .rev()
@@ -218,14 +220,14 @@ mod tests {
     fn round_trips() {
         let mut s = State::default();
         s.events.push(Event {
-            step: "dual-verify".into(),
+            step: Step::DualVerify,
             at: now(),
-            phase: "dual-verify".into(),
+            phase: Phase::DualVerify,
             kid: Some("k".into()),
             signer: None,
         });
         assert_eq!(State::parse(&s.render(), now()).unwrap(), s);
-        assert_eq!(s.last("dual-verify", Some("k")).unwrap().at, now());
+        assert_eq!(s.last(Step::DualVerify, Some("k")).unwrap().at, now());
     }
 
     #[test]

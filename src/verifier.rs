@@ -228,6 +228,67 @@ pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
     out
 }
 
+/// Views as SPEC §2 wires a project, from `.env` alone (when there is no compose file).
+#[must_use]
+pub fn expected_views(env: &EnvFile) -> Vec<View> {
+    let secret = env.get_nonempty("JWT_SECRET").map(keyset::legacy_material);
+    let set = |var: &str| -> Vec<Jwk> {
+        env.get_nonempty(var)
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .map(|v| {
+                let items = v
+                    .as_array()
+                    .cloned()
+                    .or_else(|| v.get("keys").and_then(Value::as_array).cloned())
+                    .unwrap_or_default();
+                items
+                    .iter()
+                    .filter_map(|k| Jwk::from_json(k).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for role in [
+        Role::Auth,
+        Role::Rest,
+        Role::Realtime,
+        Role::Storage,
+        Role::Functions,
+    ] {
+        let keys = if role == Role::Auth {
+            set("JWT_KEYS")
+        } else {
+            set("JWT_JWKS")
+        };
+        let mut algs: Vec<Alg> = Vec::new();
+        for k in &keys {
+            if !algs.contains(&k.material.alg()) {
+                algs.push(k.material.alg());
+            }
+        }
+        if secret.is_some()
+            && (keys.is_empty() || role != Role::Auth)
+            && !algs.contains(&Alg::Hs256)
+        {
+            algs.push(Alg::Hs256);
+        }
+        if role == Role::Functions {
+            algs.retain(|a| *a != Alg::EdDsa);
+        }
+        out.push(View {
+            service: role.as_str().into(),
+            role,
+            keys,
+            secret: secret.clone(),
+            algs,
+            source: "expected wiring (no compose file)".into(),
+            problems: Vec::new(),
+        });
+    }
+    out
+}
+
 fn label(k: &Jwk) -> String {
     match &k.kid {
         Some(kid) => format!("{} kid {kid}", k.material.alg()),

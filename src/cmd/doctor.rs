@@ -6,10 +6,9 @@ use serde_json::json;
 
 use crate::clock;
 use crate::cmd::ProjectArgs;
-use crate::cmd::token::Context;
 use crate::doctor::{self, Severity};
 use crate::error::{Error, Result};
-use crate::project;
+use crate::project::Project;
 use crate::ui;
 
 /// Arguments of `keyctl doctor`.
@@ -32,10 +31,10 @@ impl DoctorArgs {
     /// Errors found (exit 1), unreadable input (2, 4).
     pub fn run(self) -> Result<()> {
         let now = clock::now()?;
-        let ctx = Context::load(&self.project)?;
-        let compose_path =
-            project::compose_path(&ctx.project.env_path, self.project.compose_file.as_deref()).ok();
-        let (phase, findings) = doctor::diagnose(&ctx, compose_path.as_deref(), now);
+        let project = Project::load(&self.project.locator(), now)?;
+        project.compose_if_present()?;
+        let compose_path = project.compose_path();
+        let (phase, findings) = doctor::diagnose(&project, now);
         let errors = findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
@@ -44,8 +43,8 @@ impl DoctorArgs {
         if self.json {
             let v = json!({
                 "schema": 1,
-                "project": ctx.paths.project.display().to_string(),
-                "env_file": ctx.project.env_path.display().to_string(),
+                "project": project.paths.project.display().to_string(),
+                "env_file": project.env_path.display().to_string(),
                 "compose_file": compose_path.as_ref().map(|p| p.display().to_string()),
                 "phase": phase.map(|p| p.as_str()),
                 "now": now.to_string(),
@@ -83,7 +82,7 @@ impl DoctorArgs {
             }
             text.push_str(&format!(
                 "{}: phase {}, {errors} error(s), {warnings} warning(s)\n",
-                ctx.project.env_path.display(),
+                project.env_path.display(),
                 phase.map_or("unknown", |p| p.as_str())
             ));
             ui::out(&text);

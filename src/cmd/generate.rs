@@ -9,7 +9,7 @@ use crate::envfile::quote_value;
 use crate::error::{Error, Result};
 use crate::fsio::{self, NewFile, Privacy};
 use crate::jwk;
-use crate::key::{Alg, Material, check_rsa_bits};
+use crate::key::{Alg, Material, check_rsa_bits, new_uuid};
 use crate::keyset::{self, derive_jwks};
 use crate::{fsio::read_text, ui};
 
@@ -107,11 +107,11 @@ impl GenerateArgs {
         let mut format = self.format;
         if alg.is_none() && self.from_pem.is_none() && ui::interactive() {
             let i = ui::select("Algorithm", &ALG_CHOICES, 0)
-                .ok_or_else(|| Error::Usage("cancelled".into()))?;
+                .ok_or_else(|| Error::usage("cancelled"))?;
             alg = Some(Alg::ALL[i]);
             if format.is_none() && self.out.is_none() {
                 let f = ui::select("Output", &FORMAT_CHOICES, 0)
-                    .ok_or_else(|| Error::Usage("cancelled".into()))?;
+                    .ok_or_else(|| Error::usage("cancelled"))?;
                 format = Some(Format::value_variants()[f]);
             }
         }
@@ -139,7 +139,7 @@ impl GenerateArgs {
         }
         let kid = match (&self.kid, self.kid_format) {
             (Some(k), _) if k.is_empty() => {
-                return Err(Error::Usage("--kid must not be empty".into()));
+                return Err(Error::usage("--kid must not be empty"));
             }
             (Some(k), _) => k.clone(),
             (None, KidFormat::Uuid) => new_uuid()?,
@@ -197,9 +197,7 @@ impl<'m> Output<'m> {
 
     fn need_private(&self) -> Result<&Value> {
         self.private_jwk.as_ref().ok_or_else(|| {
-            Error::Usage(
-                "the PEM holds a public key only; this output needs the private key".into(),
-            )
+            Error::usage("the PEM holds a public key only; this output needs the private key")
         })
     }
 
@@ -207,8 +205,8 @@ impl<'m> Output<'m> {
         let private = self
             .material
             .private_pem()
-            .map_err(|e| Error::Usage(format!("{e}; use --format jwk or env")))?;
-        let public = self.material.public_pem().map_err(|e| Error::Usage(e.0))?;
+            .map_err(|e| Error::usage(format!("{e}; use --format jwk or env")))?;
+        let public = self.material.public_pem().map_err(|e| Error::usage(e.0))?;
         Ok((private.map(|p| p.to_string()), public))
     }
 
@@ -320,29 +318,6 @@ impl<'m> Output<'m> {
         }
         Ok(files)
     }
-}
-
-/// A random (version 4) UUID.
-///
-/// # Errors
-/// The system has no randomness.
-pub fn new_uuid() -> Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| Error::Io {
-        path: "getrandom".into(),
-        message: e.to_string(),
-    })?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
 }
 
 #[cfg(test)]

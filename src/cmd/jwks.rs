@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
+use crate::clock;
 use crate::envfile::quote_value;
 use crate::error::{Error, Result};
 use crate::fsio::read_text;
 use crate::jwk::{self, Jwk};
 use crate::key::Material;
 use crate::keyset::{self, Inputs, Problem, derive_jwks, legacy_material};
-use crate::project::Project;
+use crate::project::{Locator, Project};
 use crate::ui;
 
 /// Output form of `jwks`.
@@ -69,16 +70,23 @@ impl JwksArgs {
             return self.build_from_files();
         }
         if self.project.is_none() && self.env_file.is_none() {
-            return Err(Error::Usage(
-                "name a project with --project DIR (or --env-file FILE), or key files with --key FILE".into(),
+            return Err(Error::usage(
+                "name a project with --project DIR (or --env-file FILE), or key files with --key FILE",
             ));
         }
         self.derive_from_project()
     }
 
     fn check_project(&self) -> Result<()> {
-        let project = Project::load(self.project.as_deref(), self.env_file.as_deref())?;
-        let problems = keyset::check(&project_inputs(&project));
+        let project = Project::load(
+            &Locator {
+                dir: self.project.clone(),
+                env_file: self.env_file.clone(),
+                compose_file: None,
+            },
+            clock::now()?,
+        )?;
+        let problems = keyset::check(&project.key_inputs());
         if problems.is_empty() {
             let summary = match project.env.get_nonempty("JWT_KEYS") {
                 None => {
@@ -104,7 +112,14 @@ impl JwksArgs {
     }
 
     fn derive_from_project(&self) -> Result<()> {
-        let project = Project::load(self.project.as_deref(), self.env_file.as_deref())?;
+        let project = Project::load(
+            &Locator {
+                dir: self.project.clone(),
+                env_file: self.env_file.clone(),
+                compose_file: None,
+            },
+            clock::now()?,
+        )?;
         let (text, place) = project.value("JWT_KEYS").filter(|(v, _)| !v.trim().is_empty()).ok_or_else(|| {
             Error::bad(
                 project.place("JWT_KEYS"),
@@ -113,7 +128,7 @@ impl JwksArgs {
         })?;
         let keys = keyset::parse_private_set(text, &place).map_err(|p| keyset::as_error(&p))?;
         let jwks = derive_jwks(&keys).to_string();
-        let mut inputs = project_inputs(&project);
+        let mut inputs = project.key_inputs();
         inputs.jwt_jwks = Some((&jwks, "derived JWT_JWKS".into()));
         let problems = keyset::check(&inputs);
         if !problems.is_empty() {
@@ -181,7 +196,7 @@ impl JwksArgs {
                     .iter()
                     .position(|(_, kid, _)| kid.is_none())
                     .ok_or_else(|| {
-                        Error::Usage("--signing-kid legacy needs --legacy-secret-env NAME".into())
+                        Error::usage("--signing-kid legacy needs --legacy-secret-env NAME")
                     });
             }
             return keys
@@ -198,21 +213,11 @@ impl JwksArgs {
         let asymmetric: Vec<usize> = (0..keys.len()).filter(|i| keys[*i].1.is_some()).collect();
         match asymmetric.as_slice() {
             [one] => Ok(*one),
-            [] => Err(Error::Usage("no key to sign with: pass --key FILE".into())),
-            _ => Err(Error::Usage(
-                "several keys could sign: name the signing key with --signing-kid KID".into(),
+            [] => Err(Error::usage("no key to sign with: pass --key FILE")),
+            _ => Err(Error::usage(
+                "several keys could sign: name the signing key with --signing-kid KID",
             )),
         }
-    }
-}
-
-/// The project's three values with their places.
-#[must_use]
-pub fn project_inputs(project: &Project) -> Inputs<'_> {
-    Inputs {
-        jwt_keys: project.value("JWT_KEYS"),
-        jwt_jwks: project.value("JWT_JWKS"),
-        jwt_secret: project.value("JWT_SECRET"),
     }
 }
 

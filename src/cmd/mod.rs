@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::project::Locator;
+
 /// Where the project is: shared by every command that reads `.env` and the compose file.
 #[derive(Debug, Clone, Args)]
 pub struct ProjectArgs {
@@ -23,4 +25,16 @@ pub struct ProjectArgs {
     /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml beside the env file).
     #[arg(long, value_name = "FILE")]
     pub compose_file: Option<PathBuf>,
+}
+
+impl ProjectArgs {
+    /// The plain locator the core loads a project from.
+    #[must_use]
+    pub fn locator(&self) -> Locator {
+        Locator {
+            dir: self.project.clone(),
+            env_file: self.env_file.clone(),
+            compose_file: self.compose_file.clone(),
+        }
+    }
 }

@@ -7,18 +7,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
-use crate::change::{self, Paths};
 use crate::clock;
 use crate::cmd::ProjectArgs;
-use crate::compose::{Compose, Role};
-use crate::envfile::EnvFile;
+use crate::compose::Role;
 use crate::error::{Error, Result};
-use crate::fsio;
-use crate::jwk::Jwk;
 use crate::jws;
-use crate::key::{Alg, Material};
-use crate::keyset;
-use crate::project::{self, Project};
+use crate::project::Project;
 use crate::ui;
 use crate::verifier::{self, Known, Verdict, View};
 
@@ -145,7 +139,7 @@ fn parse_duration(s: &str) -> std::result::Result<SignedDuration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d)")),
     };
     let secs = secs
-        .filter(|s| (1..=10 * crate::migrate::MAX_EXPIRY).contains(s))
+        .filter(|s| (1..=10 * crate::project::MAX_EXPIRY).contains(s))
         .ok_or("the lifetime must be positive and at most 100 years")?;
     Ok(SignedDuration::from_secs(secs))
 }
@@ -163,170 +157,6 @@ impl TokenArgs {
     }
 }
 
-/// A project as the token commands see it: `.env`, and the compose file when there is one.
-pub struct Context {
-    /// `.env`.
-    pub project: Project,
-    /// The compose file, if found.
-    pub compose: Option<Compose>,
-    /// keyctl's paths.
-    pub paths: Paths,
-}
-
-impl Context {
-    /// Loads `.env` and, when present, the compose file.
-    ///
-    /// # Errors
-    /// Unreadable or unparseable files.
-    pub fn load(args: &ProjectArgs) -> Result<Context> {
-        let project = Project::load(args.project.as_deref(), args.env_file.as_deref())?;
-        let compose = match project::compose_path(&project.env_path, args.compose_file.as_deref()) {
-            Ok(path) => {
-                let text = fsio::read_text(&path)?;
-                Some(
-                    Compose::parse(&text)
-                        .map_err(|e| Error::bad(path.display().to_string(), e.to_string()))?,
-                )
-            }
-            Err(_) if args.compose_file.is_none() => None,
-            Err(e) => return Err(e),
-        };
-        let paths = Paths::for_env(&project.env_path);
-        Ok(Context {
-            project,
-            compose,
-            paths,
-        })
-    }
-
-    /// What each service verifies with. Without a compose file: what each service would read
-    /// if it were wired as SPEC §2 says.
-    #[must_use]
-    pub fn views(&self) -> Vec<View> {
-        match &self.compose {
-            Some(c) => verifier::views(&self.project.env, c),
-            None => expected_views(&self.project.env),
-        }
-    }
-
-    /// Keys keyctl knows that may explain a bad signature: the current `.env` values (a
-    /// service with a stale copy), revoked keys, retired secrets.
-    #[must_use]
-    pub fn known(&self, now: Timestamp) -> Vec<Known> {
-        let env = &self.project.env;
-        let mut known = Vec::new();
-        if let Some(s) = env.get_nonempty("JWT_SECRET") {
-            known.push(Known {
-                label: "the current JWT_SECRET in .env: this service has a stale copy (restart it, or fix its compose line)".into(),
-                material: keyset::legacy_material(s),
-                kid: None,
-            });
-        }
-        if let Some(keys) = env
-            .get_nonempty("JWT_KEYS")
-            .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
-        {
-            for k in keys.into_iter().filter(|k| k.kid.is_some()) {
-                known.push(Known {
-                    label: format!("{} kid {} from .env JWT_KEYS, which this service does not have (restart it, or wire JWT_JWKS: keyctl migrate)", k.material.alg(), k.kid.as_deref().unwrap_or_default()),
-                    material: k.material.public(),
-                    kid: k.kid,
-                });
-            }
-        }
-        if let Ok(state) = change::load_state(&self.paths, now) {
-            for r in &state.revoked {
-                if let Some(m) = r.public_jwk.as_ref().and_then(|j| Jwk::from_json(j).ok()) {
-                    known.push(Known {
-                        label: format!(
-                            "kid {}, which this project revoked on {}",
-                            r.kid.as_deref().unwrap_or("?"),
-                            r.at
-                        ),
-                        material: m.material,
-                        kid: r.kid.clone(),
-                    });
-                }
-            }
-            for retired in &state.retired_secrets {
-                let backup = self.paths.project.join(&retired.backup);
-                let secret = fsio::read_text(&backup)
-                    .ok()
-                    .and_then(|t| EnvFile::parse(&t).ok())
-                    .and_then(|e| e.get_nonempty("JWT_SECRET").map(str::to_owned));
-                if let Some(s) = secret {
-                    known.push(Known {
-                        label: format!("the JWT_SECRET retired on {}", retired.at),
-                        material: keyset::legacy_material(&s),
-                        kid: None,
-                    });
-                }
-            }
-        }
-        known
-    }
-}
-
-/// Views as SPEC §2 wires a project, from `.env` alone.
-fn expected_views(env: &EnvFile) -> Vec<View> {
-    let secret = env.get_nonempty("JWT_SECRET").map(keyset::legacy_material);
-    let set = |var: &str| -> Vec<Jwk> {
-        env.get_nonempty(var)
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .map(|v| {
-                let items = v
-                    .as_array()
-                    .cloned()
-                    .or_else(|| v.get("keys").and_then(Value::as_array).cloned())
-                    .unwrap_or_default();
-                items
-                    .iter()
-                    .filter_map(|k| Jwk::from_json(k).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    for role in [
-        Role::Auth,
-        Role::Rest,
-        Role::Realtime,
-        Role::Storage,
-        Role::Functions,
-    ] {
-        let keys = if role == Role::Auth {
-            set("JWT_KEYS")
-        } else {
-            set("JWT_JWKS")
-        };
-        let mut algs: Vec<Alg> = Vec::new();
-        for k in &keys {
-            if !algs.contains(&k.material.alg()) {
-                algs.push(k.material.alg());
-            }
-        }
-        if secret.is_some()
-            && (keys.is_empty() || role != Role::Auth)
-            && !algs.contains(&Alg::Hs256)
-        {
-            algs.push(Alg::Hs256);
-        }
-        if role == Role::Functions {
-            algs.retain(|a| *a != Alg::EdDsa);
-        }
-        out.push(View {
-            service: role.as_str().into(),
-            role,
-            keys,
-            secret: secret.clone(),
-            algs,
-            source: "expected wiring (no compose file)".into(),
-            problems: Vec::new(),
-        });
-    }
-    out
-}
-
 fn describe(d: &jws::Decoded<'_>) -> Value {
     json!({
         "alg": d.alg(),
@@ -340,18 +170,19 @@ fn describe(d: &jws::Decoded<'_>) -> Value {
 impl VerifyArgs {
     fn run(self) -> Result<()> {
         let now = clock::now()?;
-        let ctx = Context::load(&self.project)?;
-        let mut views = ctx.views();
+        let project = Project::load(&self.project.locator(), now)?;
+        project.compose_if_present()?;
+        let mut views = project.views();
         if !self.service.is_empty() {
             let roles: Vec<Role> = self.service.iter().map(|s| s.role()).collect();
             views.retain(|v| roles.contains(&v.role));
             if views.is_empty() {
-                return Err(Error::Usage(
-                    "none of the named services is in the compose file".into(),
+                return Err(Error::usage(
+                    "none of the named services is in the compose file",
                 ));
             }
         }
-        let known = ctx.known(now);
+        let known = project.known();
         let mut rejected = 0usize;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
@@ -508,11 +339,8 @@ fn render_text(v: &Value) -> String {
 impl SignArgs {
     fn run(self) -> Result<()> {
         let now = clock::now()?;
-        let project = Project::load(
-            self.project.project.as_deref(),
-            self.project.env_file.as_deref(),
-        )?;
-        let (material, kid) = signer(&project)?;
+        let project = Project::load(&self.project.locator(), now)?;
+        let (material, kid) = project.signer()?;
         let lifetime = match self.exp {
             Some(d) => d,
             None => SignedDuration::from_secs(
@@ -520,7 +348,7 @@ impl SignArgs {
                     .env
                     .get_nonempty("JWT_EXPIRY")
                     .and_then(|v| v.parse().ok())
-                    .filter(|n| (1..=crate::migrate::MAX_EXPIRY).contains(n))
+                    .filter(|n| (1..=crate::project::MAX_EXPIRY).contains(n))
                     .unwrap_or(3600),
             ),
         };
@@ -539,7 +367,7 @@ impl SignArgs {
         for c in &self.claims {
             let (name, value) = c
                 .split_once('=')
-                .ok_or_else(|| Error::Usage(format!("--claim {c:?}: expected NAME=VALUE")))?;
+                .ok_or_else(|| Error::usage(format!("--claim {c:?}: expected NAME=VALUE")))?;
             let value =
                 serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
             claims.insert(name.to_owned(), value);
@@ -549,33 +377,6 @@ impl SignArgs {
         ui::out(&token);
         Ok(())
     }
-}
-
-/// The key Auth signs with now: the signer in `JWT_KEYS`, or the legacy `JWT_SECRET`.
-///
-/// # Errors
-/// Invalid `JWT_KEYS`, or no key at all.
-pub fn signer(project: &Project) -> Result<(Material, Option<String>)> {
-    if let Some((text, place)) = project
-        .value("JWT_KEYS")
-        .filter(|(t, _)| !t.trim().is_empty())
-    {
-        let keys = keyset::parse_private_set(text, &place).map_err(|p| keyset::as_error(&p))?;
-        if let Some(k) = keys.into_iter().find(Jwk::can_sign) {
-            return Ok(if crate::keyset::is_legacy(&k) {
-                (k.material, None)
-            } else {
-                (k.material, k.kid)
-            });
-        }
-    }
-    let secret = project.env.get_nonempty("JWT_SECRET").ok_or_else(|| {
-        Error::bad(
-            project.place("JWT_SECRET"),
-            "no JWT_KEYS and no JWT_SECRET: nothing to sign with",
-        )
-    })?;
-    Ok((keyset::legacy_material(secret), None))
 }
 
 #[cfg(test)]

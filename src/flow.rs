@@ -1,0 +1,335 @@
+//! The one write flow every command that changes a project goes through (migrate, rollback,
+//! rewire, revoke, import, and any later writer):
+//! load → decide unlocked → lock → re-read → recover → plan → show → confirm → apply → report.
+//!
+//! A command brings a [`Planner`], a pure function from a loaded [`Project`] to a [`Plan`];
+//! this module owns everything around it: the lock, recovery of an interrupted run, the
+//! redacted diff, the prompts, [`change::apply`] and the closing report. A refusal found
+//! before the lock leaves no trace (no lock file, no `.keyctl/`).
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+use crate::change::{self, FileChange};
+use crate::clock;
+use crate::error::{Error, Refusal, Result};
+use crate::fsio;
+use crate::phase::Step;
+use crate::project::{Locator, Project};
+use crate::state::State;
+use crate::ui;
+
+/// How long a run waits for another run's lock before giving up (exit 4).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Services to restart after a step: verifiers first, then the others (Auth last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restarts {
+    /// PostgREST, Realtime, Storage, Functions.
+    pub verifiers: Vec<String>,
+    /// Everything else, Auth last.
+    pub others: Vec<String>,
+}
+
+impl Restarts {
+    /// Whether nothing needs a restart.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.verifiers.is_empty() && self.others.is_empty()
+    }
+}
+
+/// A change ready to show and apply.
+#[derive(Debug)]
+pub struct Plan {
+    /// What is done (names the backup directory and the journal).
+    pub step: Step,
+    /// The headline shown above the summary.
+    pub title: String,
+    /// What happens, in plain words.
+    pub summary: Vec<String>,
+    /// Warnings to show before confirming.
+    pub warnings: Vec<String>,
+    /// The files' old and new texts.
+    pub files: Vec<FileChange>,
+    /// The state after the step.
+    pub state: State,
+    /// Services to restart; `None` when there is no compose file to tell.
+    pub restart: Option<Restarts>,
+    /// What the operator must do besides restarting.
+    pub afterwards: Vec<String>,
+    /// The backup directory `apply` will use.
+    pub backup_dir: PathBuf,
+    /// The first line of the report once applied.
+    pub done: String,
+    /// The next step, when there is one to announce.
+    pub next: Option<String>,
+}
+
+/// What a planner concluded.
+#[derive(Debug)]
+pub enum Decision {
+    /// Nothing to do: the full line to print (`nothing to do: …`).
+    Nothing(String),
+    /// A change to show and apply.
+    Apply(Box<Plan>),
+}
+
+/// A pure planner: reads only the loaded project, never the disk, never prints.
+pub trait Planner {
+    /// Plans the change against `project` at `now`. Refusals are `Err(Error::Refused(_))`.
+    ///
+    /// # Errors
+    /// Bad input (exit 2) or a refusal (exit 3).
+    fn plan(&self, project: &Project, now: Timestamp) -> Result<Decision>;
+
+    /// Records the consent asked for at the prompt after a [`Refusal::NeedsConsent`];
+    /// returns `false` when this planner has no consent to give.
+    fn grant_consent(&mut self) -> bool {
+        false
+    }
+
+    /// The question asked before applying.
+    fn question(&self) -> &'static str {
+        "Apply this step?"
+    }
+
+    /// Whether the project may have no `.env` yet that the flow should refuse early.
+    fn check_before_load(&self, _loc: &Locator) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How the user wants the change applied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// Apply without asking (never prompts).
+    pub yes: bool,
+    /// Show the plan and the diff, write nothing.
+    pub dry_run: bool,
+}
+
+enum Looked {
+    Finished,
+    Ask,
+    Plan(Box<Plan>),
+}
+
+/// Runs `planner` on the project at `loc` through the whole flow.
+///
+/// # Errors
+/// Whatever the planner refuses, no confirmation (exit 2), the lock (4), I/O (4).
+pub fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
+    planner.check_before_load(loc)?;
+    let now = clock::now()?;
+    let mut project = Project::load(loc, now)?;
+    if !mode.dry_run && project.state()?.pending.is_none() {
+        // A first look without the lock: a refusal leaves no trace (no lock, no .keyctl/).
+        if let Looked::Finished = look(&project, planner, mode, now, false)? {
+            return Ok(());
+        }
+    }
+    let _lock = if mode.dry_run {
+        None
+    } else {
+        let lock = take_lock(&project)?;
+        // Read again under the lock: another run may have finished while we waited.
+        project = Project::load(loc, now)?;
+        Some(lock)
+    };
+    if recover_pending(&project, mode.dry_run)? {
+        project = Project::load(loc, now)?;
+    }
+    let plan = match look(&project, planner, mode, now, true)? {
+        Looked::Finished => return Ok(()),
+        Looked::Ask => unreachable!("consent is asked for under the lock"),
+        Looked::Plan(plan) => plan,
+    };
+    show(&project, &plan);
+    if mode.dry_run {
+        ui::note("dry run: nothing was written");
+        return Ok(());
+    }
+    confirm(mode.yes, planner.question())?;
+    offer_private_mode(&project, mode)?;
+    change::apply(
+        &project.paths,
+        plan.step,
+        &plan.files,
+        plan.state.clone(),
+        &plan.backup_dir,
+        now,
+    )?;
+    ui::out(&report(&project, &plan));
+    Ok(())
+}
+
+/// Plans once; asks for consent on a terminal when the planner can take it.
+fn look(
+    project: &Project,
+    planner: &mut dyn Planner,
+    mode: Mode,
+    now: Timestamp,
+    locked: bool,
+) -> Result<Looked> {
+    let decision = match planner.plan(project, now) {
+        Err(Error::Refused(Refusal::NeedsConsent { vars, key, signer }))
+            if !mode.yes && !mode.dry_run && ui::interactive() =>
+        {
+            if !locked {
+                return Ok(Looked::Ask);
+            }
+            ui::warn(&format!(
+                "{} signed by {key}: revoking it breaks every client that holds them; they can be re-minted with {signer}",
+                vars.join(" and ")
+            ));
+            let refusal = Refusal::NeedsConsent { vars, key, signer };
+            if ui::confirm("Re-mint ANON_KEY and SERVICE_ROLE_KEY now?") == Some(true)
+                && planner.grant_consent()
+            {
+                planner.plan(project, now)?
+            } else {
+                return Err(refusal.into());
+            }
+        }
+        other => other?,
+    };
+    match decision {
+        Decision::Nothing(line) => {
+            ui::out(&line);
+            Ok(Looked::Finished)
+        }
+        Decision::Apply(plan) => Ok(Looked::Plan(plan)),
+    }
+}
+
+/// The plan, the redacted diff and the warnings.
+fn show(project: &Project, plan: &Plan) {
+    let mut text = format!("{}\n", plan.title);
+    for line in &plan.summary {
+        text.push_str(&format!("  - {line}\n"));
+    }
+    let shown = change::diff(&plan.files);
+    if shown.is_empty() {
+        text.push_str("no file changes\n");
+    } else {
+        text.push('\n');
+        text.push_str(&shown);
+    }
+    ui::out(&text);
+    for w in &plan.warnings {
+        ui::warn(w);
+    }
+    if project.facts.env_in_git {
+        ui::warn(&format!(
+            "{} is tracked by git: the private keys keyctl writes would be committed; add it to .gitignore and run git rm --cached on it",
+            project.env_path.display()
+        ));
+    }
+    if let Some(mode) = readable_mode(project) {
+        ui::warn(&format!(
+            "{} is readable by group or others (mode {mode:o}) and will hold private keys: chmod 600 it",
+            project.env_path.display()
+        ));
+    }
+}
+
+fn readable_mode(project: &Project) -> Option<u32> {
+    project.facts.env_mode.filter(|m| m & 0o077 != 0)
+}
+
+/// The offered fix for a readable `.env`, once the step is confirmed on a terminal.
+fn offer_private_mode(project: &Project, mode: Mode) -> Result<()> {
+    if readable_mode(project).is_some()
+        && !mode.yes
+        && ui::interactive()
+        && ui::confirm("Make the .env readable by its owner only (mode 600) too?") == Some(true)
+    {
+        fsio::set_mode(&project.env_path, 0o600)?;
+        ui::note("mode set to 600");
+    }
+    Ok(())
+}
+
+/// What was done, what to restart, what to do next.
+fn report(project: &Project, plan: &Plan) -> String {
+    let mut done = format!("{}\n", plan.done);
+    match (&plan.restart, project.compose_if_present()) {
+        (Some(r), _) if r.is_empty() => {
+            done.push_str("no service reads a changed value: nothing to restart\n");
+        }
+        (Some(r), Ok(Some(compose))) => done.push_str(&format!(
+            "restart the services whose inputs changed (verifiers first):\n  {}\n",
+            change::restart_command(compose, &project.env_path, &r.verifiers, &r.others)
+        )),
+        _ => done.push_str(
+            "restart every service that reads JWT_KEYS, JWT_JWKS or JWT_SECRET (verifiers first, auth last)\n",
+        ),
+    }
+    for a in &plan.afterwards {
+        done.push_str(&format!("then: {a}\n"));
+    }
+    if let Some(next) = &plan.next {
+        done.push_str(&format!("next: {next}\n"));
+    }
+    done
+}
+
+/// Takes the project lock (waiting briefly), reporting a stale one left by a killed run, and
+/// removes the temporary files such a run left.
+fn take_lock(project: &Project) -> Result<fsio::Lock> {
+    let paths = &project.paths;
+    let (lock, stale) = fsio::lock(&paths.lock, LOCK_WAIT)?;
+    if let Some(note) = stale {
+        ui::note(&note);
+    }
+    let temps = fsio::remove_stale_temps(&paths.project)? + fsio::remove_stale_temps(&paths.dir)?;
+    if temps > 0 {
+        ui::note(&format!(
+            "removed {temps} temporary file(s) left by an interrupted keyctl run"
+        ));
+    }
+    Ok(lock)
+}
+
+/// Undoes an interrupted run recorded in the state file (under the lock). Returns whether
+/// files changed, so the caller reads them again. A dry run refuses instead.
+fn recover_pending(project: &Project, dry_run: bool) -> Result<bool> {
+    let mut state = project.state()?.clone();
+    if state.pending.is_none() {
+        return Ok(false);
+    }
+    if dry_run {
+        return Err(Refusal::Interrupted {
+            state: project.paths.state.clone(),
+        }
+        .into());
+    }
+    // The journal may name the compose file too.
+    let mut files = vec![project.env_path.as_path()];
+    files.extend(project.compose_path());
+    if let Some(note) = change::recover(&project.paths, &files, &mut state)? {
+        ui::warn(&note);
+    }
+    Ok(true)
+}
+
+/// Asks `question` on a terminal unless `--yes`; without a terminal, refuses (exit 2).
+///
+/// # Errors
+/// No terminal and no `--yes`, or the user said no.
+pub fn confirm(yes: bool, question: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !ui::interactive() {
+        return Err(Error::usage(
+            "no terminal to confirm on: pass --yes to apply, or --dry-run to only show the plan; nothing was written",
+        ));
+    }
+    match ui::confirm(question) {
+        Some(true) => Ok(()),
+        _ => Err(Error::usage("cancelled; nothing was written")),
+    }
+}

@@ -1,0 +1,203 @@
+//! A step in the making: copies of the `.env` and compose documents that the step edits,
+//! with the plain-words summary, warnings and follow-ups it collects. Every edit is checked
+//! as it is made (SPEC §1 for key sets, the compose editor's own checks). Pure.
+
+use jiff::Timestamp;
+
+use crate::apikey;
+use crate::compose::{Compose, ComposeError, Role};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Refusal, Result};
+use crate::key::{self, Alg, Material};
+use crate::keyset::{self, MIN_SECRET_LEN, derive_jwks, legacy_material};
+use crate::lifecycle::{KeyList, Slot};
+use crate::project::{ComposeFile, Project};
+
+use super::{ENV_GROUP, KONG_VARS};
+
+pub(super) struct Draft<'p> {
+    pub(super) project: &'p Project,
+    pub(super) compose_file: &'p ComposeFile,
+    pub(super) env: EnvFile,
+    pub(super) compose: Compose,
+    pub(super) summary: Vec<String>,
+    pub(super) warnings: Vec<String>,
+    pub(super) afterwards: Vec<String>,
+}
+
+impl<'p> Draft<'p> {
+    pub(super) fn new(project: &'p Project, compose_file: &'p ComposeFile) -> Self {
+        Draft {
+            project,
+            compose_file,
+            env: project.env.clone(),
+            compose: compose_file.doc.clone(),
+            summary: Vec::new(),
+            warnings: Vec::new(),
+            afterwards: Vec::new(),
+        }
+    }
+
+    pub(super) fn compose_error(&self, e: &ComposeError) -> Error {
+        Error::bad(self.compose_file.place(e.line), e.message.clone())
+    }
+
+    pub(super) fn set_env(&mut self, key: &str, value: &str) -> Result<()> {
+        self.env
+            .set(key, value, Some(ENV_GROUP))
+            .map(|_| ())
+            .map_err(|e| Error::bad(self.project.place(key), e))
+    }
+
+    pub(super) fn set_keys(&mut self, list: &KeyList) -> Result<()> {
+        let keys = keyset::render_private_set(&list.pairs(), list.signer).to_string();
+        let parsed = keyset::parse_private_set(&keys, "planned JWT_KEYS").map_err(|p| {
+            Refusal::InvalidResult {
+                problem: p[0].to_string(),
+            }
+        })?;
+        let jwks = derive_jwks(&parsed).to_string();
+        self.set_env("JWT_KEYS", &keys)?;
+        self.set_env("JWT_JWKS", &jwks)
+    }
+
+    /// Wires `key` into every service with `role`: keeps a line that already references
+    /// `wanted_var`, uncomments upstream's line, or adds `${wanted_var}`.
+    pub(super) fn wire(&mut self, role: Role, key: &str, wanted_var: &str) -> Result<usize> {
+        let services = self.compose.with_role(role);
+        let wanted = format!("${{{wanted_var}}}");
+        let prefix_plain = format!("${{{wanted_var}}}");
+        let prefix_default = format!("${{{wanted_var}:");
+        let prefix_default2 = format!("${{{wanted_var}-");
+        let is_right = move |v: &str| {
+            v.starts_with(&prefix_plain)
+                || v.starts_with(&prefix_default)
+                || v.starts_with(&prefix_default2)
+        };
+        for s in &services {
+            if let Err(e) = self.compose.set_env(&s.name, key, &wanted, &is_right) {
+                return Err(self.compose_error(&e));
+            }
+        }
+        Ok(services.len())
+    }
+
+    pub(super) fn wire_verifiers(&mut self) -> Result<()> {
+        if self.compose.with_role(Role::Auth).is_empty() {
+            return Err(Error::bad(
+                self.compose_file.path.display().to_string(),
+                "no Auth service (image supabase/gotrue or supabase/auth) found",
+            ));
+        }
+        for (role, key, var) in super::preflight::WIRING {
+            self.wire(role, key, var)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `alg` to a literal `GOTRUE_JWT_VALID_METHODS` / `GOTRUE_JWT_VALIDMETHODS`.
+    pub(super) fn allow_alg(&mut self, alg: Alg) -> Result<()> {
+        for s in self.compose.with_role(Role::Auth) {
+            for key in ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"] {
+                let Some(line) = self.compose.env(&s.name, key) else {
+                    continue;
+                };
+                if line.value.contains('$') {
+                    self.warnings.push(format!(
+                        "{} {key} is interpolated; make sure it lists {alg}",
+                        self.compose_file.place(Some(line.line)),
+                    ));
+                    continue;
+                }
+                if line.value.split(',').any(|m| m.trim() == alg.as_str()) {
+                    continue;
+                }
+                let wanted = if line.value.trim().is_empty() {
+                    alg.as_str().to_owned()
+                } else {
+                    format!("{},{alg}", line.value)
+                };
+                let w = wanted.clone();
+                if let Err(e) = self
+                    .compose
+                    .set_env(&s.name, key, &wanted, &move |v: &str| v == w)
+                {
+                    return Err(self.compose_error(&e));
+                }
+                self.summary
+                    .push(format!("add {alg} to {key} of service {}", s.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// At the switch, when the stack has Kong: `*_ASYMMETRIC` API keys signed by the new
+    /// key, the opaque keys when absent, and the four variables in Kong's environment.
+    pub(super) fn mint_kong_keys(&mut self, new: &Slot, now: Timestamp) -> Result<()> {
+        if self.compose.with_role(Role::Kong).is_empty() {
+            return Ok(());
+        }
+        for (var, role) in [
+            ("ANON_KEY_ASYMMETRIC", "anon"),
+            ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role"),
+        ] {
+            let token = apikey::mint(&new.material, new.kid.as_deref(), role, now)
+                .map_err(|e| Error::bad(var, e.0))?;
+            self.set_env(var, &token)?;
+        }
+        self.summary.push("mint ANON_KEY_ASYMMETRIC and SERVICE_ROLE_KEY_ASYMMETRIC with the new key (Kong swaps the opaque keys for them)".into());
+        for (var, prefix) in [
+            ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_"),
+            ("SUPABASE_SECRET_KEY", "sb_secret_"),
+        ] {
+            if self.env.get_nonempty(var).is_none() {
+                self.set_env(var, &apikey::opaque(prefix))?;
+                self.summary.push(format!("create {var}"));
+            }
+        }
+        for var in KONG_VARS {
+            self.wire(Role::Kong, var, var)?;
+        }
+        Ok(())
+    }
+}
+
+/// A freshly generated key with a random UUID kid.
+pub(super) fn new_slot(alg: Alg) -> Result<Slot> {
+    let material = Material::generate(alg, 2048).map_err(|e| Error::bad("generate", e.0))?;
+    Ok(Slot {
+        kid: Some(key::new_uuid()?),
+        material,
+    })
+}
+
+/// The legacy `JWT_SECRET` as a key-list slot.
+pub(super) fn legacy_slot(project: &Project) -> Result<Slot> {
+    let place = project.place("JWT_SECRET");
+    let secret = project.env.get_nonempty("JWT_SECRET").ok_or_else(|| {
+        Error::bad(
+            &place,
+            "is not set: there is no legacy secret to keep trusting",
+        )
+    })?;
+    if secret.chars().count() < MIN_SECRET_LEN {
+        return Err(Error::precondition(
+            place,
+            format!(
+                "is {} characters; PostgREST 13 refuses secrets shorter than {MIN_SECRET_LEN}, so it cannot go into JWT_JWKS. Rotate it first",
+                secret.chars().count()
+            ),
+        ));
+    }
+    Ok(Slot {
+        kid: None,
+        material: legacy_material(secret),
+    })
+}
+
+/// The kid of a token's header (`Some(None)`: a token without kid; `None`: not a JWT).
+pub(super) fn kid_of(token: &str) -> Option<Option<String>> {
+    crate::jws::decode(token)
+        .ok()
+        .map(|d| d.kid().map(str::to_owned))
+}

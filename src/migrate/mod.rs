@@ -1,0 +1,353 @@
+//! The migration and rotation steps of SPEC §3 as a [`Planner`]: what each step does to
+//! `.env`, the compose file and the state file, which services must restart, and why a step
+//! is refused (a typed [`Refusal`]). Plans are computed in memory from the loaded
+//! [`Project`] and validated; only the write flow applies them. Never reads, writes or
+//! prints.
+
+mod draft;
+mod preflight;
+mod restarts;
+mod steps;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::change::{self, FileChange};
+use crate::error::{Error, Refusal, Result};
+use crate::flow::{Decision, Plan, Planner};
+use crate::key::Alg;
+use crate::lifecycle::{self, Phase, Snapshot};
+use crate::phase::Step;
+use crate::project::{self, Project};
+use crate::state::{RetiredSecret, State};
+
+use draft::Draft;
+
+pub use preflight::{WIRING, wiring_gaps};
+pub use restarts::{changed_vars, referenced_vars, restarts};
+
+/// The comment appended above variables keyctl adds to `.env`.
+pub const ENV_GROUP: &str = include_str!("../../templates/env-block.txt");
+
+/// The `.env` variable holding realtime's healthcheck token once `ANON_KEY` is asymmetric.
+pub const HEALTHCHECK_VAR: &str = "REALTIME_HEALTHCHECK_TOKEN";
+
+/// Variables Kong reads for the opaque API keys (SPEC §2).
+pub const KONG_VARS: [&str; 4] = [
+    "SUPABASE_PUBLISHABLE_KEY",
+    "SUPABASE_SECRET_KEY",
+    "ANON_KEY_ASYMMETRIC",
+    "SERVICE_ROLE_KEY_ASYMMETRIC",
+];
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// The next step.
+    Next,
+    /// Undo the last step.
+    Rollback,
+    /// Remove the previous key (the last step, as `revoke` runs it).
+    RevokePrevious,
+    /// Only put the compose wiring back (after a stack upgrade replaced the compose file).
+    Rewire,
+}
+
+/// What a caller decided from an earlier look at the project; re-checked under the lock.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// The phase the decision was made in.
+    pub phase: Phase,
+    /// The key the decision is about (`None`: the legacy secret).
+    pub kid: Option<String>,
+}
+
+/// A migration request with everything that changes it: the planner of `keyctl migrate`,
+/// `migrate rollback|rewire` and `keyctl revoke`.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// What to do.
+    pub request: Request,
+    /// Algorithm of a new key.
+    pub alg: Alg,
+    /// Skip the waits.
+    pub force: bool,
+    /// Consent to re-mint `ANON_KEY`/`SERVICE_ROLE_KEY`.
+    pub remint: bool,
+    /// Only go to this phase (`--to`).
+    pub to: Option<Phase>,
+    /// What an earlier look saw (`keyctl revoke`).
+    pub expect: Option<Expect>,
+}
+
+impl Migration {
+    /// A request with the defaults (ES256, no force, no consent).
+    #[must_use]
+    pub fn new(request: Request) -> Migration {
+        Migration {
+            request,
+            alg: Alg::Es256,
+            force: false,
+            remint: false,
+            to: None,
+            expect: None,
+        }
+    }
+}
+
+impl Planner for Migration {
+    fn plan(&self, project: &Project, now: Timestamp) -> Result<Decision> {
+        let state = project.state()?;
+        let snap = project.snapshot()?;
+        project::reconcile(project, &snap, state)?;
+        if let Some(e) = &self.expect {
+            let subject = match self.request {
+                Request::Rollback => snap.new_key.as_ref().map(|k| k.kid.clone()),
+                _ => snap.previous.as_ref().map(|k| k.kid.clone()),
+            };
+            if snap.phase != e.phase || subject.as_ref() != Some(&e.kid) {
+                return Err(Refusal::ChangedMeanwhile { phase: snap.phase }.into());
+            }
+        }
+        preflight::preflight(project, &snap, state, self.request)?;
+        if let Some(target) = self.to
+            && let Some(msg) = target_check(snap.phase, target)?
+        {
+            return Ok(Decision::Nothing(msg));
+        }
+        plan(project, &snap, state, self, now)
+    }
+
+    fn grant_consent(&mut self) -> bool {
+        self.remint = true;
+        true
+    }
+}
+
+/// With `--to`: `Some(message)` when there is nothing to do; an error when the target is not
+/// the next phase.
+fn target_check(phase: Phase, target: Phase) -> Result<Option<String>> {
+    if phase == target {
+        return Ok(Some(format!(
+            "nothing to do: the project is already in phase {target}"
+        )));
+    }
+    let next = phase.next();
+    if next == target {
+        return Ok(None);
+    }
+    if target < phase {
+        return Ok(Some(format!(
+            "nothing to do: the project is past {target} (phase {phase})"
+        )));
+    }
+    Err(Error::usage(format!(
+        "the project is in phase {phase}; the next step goes to {next}, not {target} (one step per run)"
+    )))
+}
+
+/// What a step left to assemble into a [`Plan`].
+struct Outcome<'p> {
+    draft: Draft<'p>,
+    state: State,
+    step: Step,
+    to: Phase,
+}
+
+/// Plans what `m.request` does to the project now.
+fn plan(
+    project: &Project,
+    snap: &Snapshot,
+    state: &State,
+    m: &Migration,
+    now: Timestamp,
+) -> Result<Decision> {
+    let compose = project.compose_to_edit()?;
+    let draft = Draft::new(project, compose);
+    let state = state.clone();
+    let outcome = match (m.request, snap.phase) {
+        (Request::Next, Phase::Legacy | Phase::Revoked) => {
+            steps::publish(draft, state, snap, m, now)?
+        }
+        (Request::Next, Phase::DualVerify) => steps::switch(draft, state, snap, m, now)?,
+        (Request::Next | Request::RevokePrevious, Phase::Switched) => {
+            steps::revoke(draft, state, snap, m, now)?
+        }
+        (Request::RevokePrevious, Phase::Legacy | Phase::Revoked) => {
+            return Ok(Decision::Nothing(
+                "nothing to do: the previous key is already revoked; nothing to do".into(),
+            ));
+        }
+        (Request::RevokePrevious, Phase::DualVerify) => {
+            return Err(Refusal::WrongPhase {
+                phase: snap.phase,
+                reason: "the previous key still signs (phase dual-verify); switch first with keyctl migrate, or roll back with keyctl migrate rollback".into(),
+            }
+            .into());
+        }
+        (Request::Rollback, Phase::Legacy) => {
+            return Ok(Decision::Nothing(
+                "nothing to do: the project is legacy: nothing to roll back".into(),
+            ));
+        }
+        (Request::Rollback, Phase::Revoked) => {
+            return Err(Refusal::WrongPhase {
+                phase: snap.phase,
+                reason: "the previous key has been revoked: that step cannot be undone (start a rotation with keyctl migrate instead)".into(),
+            }
+            .into());
+        }
+        (Request::Rollback, Phase::DualVerify) => {
+            steps::withdraw_standby(draft, state, snap, m, now)?
+        }
+        (Request::Rollback, Phase::Switched) => steps::unswitch(draft, state, snap, now)?,
+        (Request::Rewire, phase) => match steps::rewire(draft, state, snap, phase, now)? {
+            Some(outcome) => outcome,
+            None if phase == Phase::Legacy => {
+                return Ok(Decision::Nothing(
+                    "nothing to do: the project is legacy: the first step wires the compose file"
+                        .into(),
+                ));
+            }
+            None => {
+                return Ok(Decision::Nothing(
+                    "nothing to do: every service already reads JWT_KEYS / JWT_JWKS".into(),
+                ));
+            }
+        },
+    };
+    Ok(Decision::Apply(Box::new(assemble(
+        project, snap, outcome, now,
+    )?)))
+}
+
+/// Turns a step's outcome into a plan: the file changes, restarts, backup and report.
+fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) -> Result<Plan> {
+    let Outcome {
+        draft,
+        mut state,
+        step,
+        to,
+    } = o;
+    change::validate_env(&draft.env)?;
+    let compose = draft.compose_file;
+    let files = vec![
+        FileChange {
+            path: compose.path.clone(),
+            before: compose.doc.text().to_owned(),
+            after: draft.compose.text().to_owned(),
+            is_env: false,
+        },
+        FileChange {
+            path: project.env_path.clone(),
+            before: project.env.render().to_owned(),
+            after: draft.env.render().to_owned(),
+            is_env: true,
+        },
+    ];
+    let restart = restarts(&project.env, &draft.env, &compose.doc, &draft.compose);
+    let backup_dir = change::backup_dir(&project.paths, &project.facts.backups, step, now);
+    if step == Step::Revoked && snap.previous.as_ref().is_some_and(|p| p.kid.is_none()) {
+        state
+            .retired_secrets
+            .push(retired_record(project, &backup_dir, now));
+    }
+    let next = next_step_hint(to, &state, project)?;
+    Ok(Plan {
+        step,
+        title: format!(
+            "{}: {} -> {to} ({step})",
+            project.env_path.display(),
+            snap.phase
+        ),
+        summary: draft.summary,
+        warnings: draft.warnings,
+        files,
+        state,
+        restart: Some(restart),
+        afterwards: draft.afterwards,
+        done: format!(
+            "done: {} is now in phase {to}. Backup: {}",
+            project.env_path.display(),
+            backup_dir.display()
+        ),
+        backup_dir,
+        next,
+    })
+}
+
+/// The state file's record of a `JWT_SECRET` replaced by this run: where its value stays.
+#[must_use]
+pub fn retired_record(
+    project: &Project,
+    backup_dir: &std::path::Path,
+    now: Timestamp,
+) -> RetiredSecret {
+    let name = project
+        .env_path
+        .file_name()
+        .map_or_else(|| ".env".into(), |n| n.to_string_lossy().into_owned());
+    let held = backup_dir.join(name);
+    RetiredSecret {
+        at: now,
+        backup: held
+            .strip_prefix(&project.paths.project)
+            .map_or_else(|_| held.display().to_string(), |p| p.display().to_string()),
+    }
+}
+
+/// Checks a wait; `Ok(())` when it is over or forced (with a warning).
+///
+/// # Errors
+/// [`Refusal::NotDue`] with the time left, or [`Refusal::NoRecord`].
+fn wait(
+    since: Option<Timestamp>,
+    wait: SignedDuration,
+    now: Timestamp,
+    force: bool,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let Some(since) = since else {
+        if force {
+            warnings.push(format!(
+                "--force: no record of when this phase began; {what}"
+            ));
+            return Ok(());
+        }
+        return Err(Refusal::NoRecord { what: what.into() }.into());
+    };
+    let at = since + wait;
+    if now >= at {
+        return Ok(());
+    }
+    let remaining = now.duration_until(at);
+    if force {
+        warnings.push(format!(
+            "--force: skipping the wait ({} left) for {what}",
+            lifecycle::human(remaining)
+        ));
+        return Ok(());
+    }
+    Err(Refusal::NotDue {
+        what: what.to_owned(),
+        at,
+        remaining,
+    }
+    .into())
+}
+
+/// The next step and when it is due, after reaching `phase`.
+fn next_step_hint(phase: Phase, state: &State, project: &Project) -> Result<Option<String>> {
+    let dir = project::dir_of(&project.env_path).display().to_string();
+    let since = state.events.last().map(|e| e.at);
+    Ok(match phase {
+        Phase::DualVerify => since.map(|t| format!("switch signing with `keyctl migrate --project {dir}` after {} (20 minutes from now)", t + lifecycle::PUBLISH_WAIT)),
+        Phase::Switched => {
+            let expiry = project.jwt_expiry()?;
+            since.and_then(|t| lifecycle::due_at(Phase::Switched, t, expiry)).map(|at| {
+                format!("revoke the previous key with `keyctl migrate --project {dir} --remint-api-keys` after {at} (JWT_EXPIRY + 20 minutes)")
+            })
+        }
+        Phase::Legacy | Phase::Revoked => None,
+    })
+}

@@ -1,0 +1,122 @@
+//! The names of the lifecycle: the four phases a project can be in (SPEC §3) and the steps
+//! keyctl records. Plain types with their stable spellings (state file, `--json`, backup
+//! directory names); no logic, no I/O.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A migration phase, as `migrate status --json` and the state file name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Only the shared HS256 secret.
+    Legacy,
+    /// A new key is published (standby) while the previous one signs.
+    DualVerify,
+    /// The new key signs; the previous one still verifies.
+    Switched,
+    /// The previous key is gone: one asymmetric key.
+    Revoked,
+}
+
+impl Phase {
+    /// The name used in `--json` output and the state file.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Legacy => "legacy",
+            Phase::DualVerify => "dual-verify",
+            Phase::Switched => "switched",
+            Phase::Revoked => "revoked",
+        }
+    }
+
+    /// The phase the next forward step leads to (after `revoked`, a rotation starts over).
+    #[must_use]
+    pub fn next(self) -> Phase {
+        match self {
+            Phase::Legacy | Phase::Revoked => Phase::DualVerify,
+            Phase::DualVerify => Phase::Switched,
+            Phase::Switched => Phase::Revoked,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step keyctl takes (and records in the state file's events and journal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// A new key published beside the signer.
+    DualVerify,
+    /// The new key signs.
+    Switched,
+    /// The previous key removed.
+    Revoked,
+    /// The last step undone.
+    Rollback,
+    /// The compose wiring put back.
+    Rewire,
+    /// Keys restored from an encrypted backup.
+    Import,
+}
+
+impl Step {
+    /// The stable name (state file, backup directory names).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::DualVerify => "dual-verify",
+            Step::Switched => "switched",
+            Step::Revoked => "revoked",
+            Step::Rollback => "rollback",
+            Step::Rewire => "rewire",
+            Step::Import => "import",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_serde() {
+        for p in [
+            Phase::Legacy,
+            Phase::DualVerify,
+            Phase::Switched,
+            Phase::Revoked,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str())
+            );
+        }
+        for s in [
+            Step::DualVerify,
+            Step::Switched,
+            Step::Revoked,
+            Step::Rollback,
+            Step::Rewire,
+            Step::Import,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The one model of a self-hosted Supabase project: everything keyctl knows about a stack,
+//! loaded once. [`Project::load`] reads the `.env`, the compose file with its override files,
+//! the state file, the backups that hold retired secrets, and the file facts the warnings
+//! need (modes, git); after loading, nothing in the project model touches the disk. Every
+//! command reads a stack through it; planners and checks take a `&Project`.
+
+mod paths;
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+use crate::compose::{Compose, Role};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Refusal, Result};
+use crate::fsio;
+use crate::jwk::Jwk;
+use crate::key::Material;
+use crate::keyset::{self, Inputs};
+use crate::lifecycle::{self, Snapshot};
+use crate::state::State;
+use crate::verifier::{self, Known, View};
+
+pub use self::paths::{COMPOSE_NAMES, OVERRIDE_NAMES, Paths, compose_path, dir_of, env_path};
+
+/// Longest `JWT_EXPIRY` keyctl accepts (ten years, in seconds).
+pub const MAX_EXPIRY: i64 = 315_360_000;
+
+/// Where a project is, as the user named it (the command line converts into this).
+#[derive(Debug, Clone, Default)]
+pub struct Locator {
+    /// The project directory (`--project`).
+    pub dir: Option<PathBuf>,
+    /// The env file (`--env-file`), else `DIR/.env`.
+    pub env_file: Option<PathBuf>,
+    /// The compose file (`--compose-file`), else the one docker compose would pick.
+    pub compose_file: Option<PathBuf>,
+}
+
+/// An override file beside the compose file, which docker compose applies on top of it.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+}
+
+/// The compose file and what docker compose loads with it.
+#[derive(Debug, Clone)]
+pub struct ComposeFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// The lossless document.
+    pub doc: Compose,
+    /// Override files present beside it.
+    pub overrides: Vec<Override>,
+}
+
+impl ComposeFile {
+    /// `FILE:LINE` (or `FILE`) for messages.
+    #[must_use]
+    pub fn place(&self, line: Option<usize>) -> String {
+        match line {
+            Some(l) => format!("{}:{l}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// Facts about the files that warnings need (read at load, so checks stay pure).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The `.env`'s permission bits.
+    pub env_mode: Option<u32>,
+    /// Whether git tracks the `.env`.
+    pub env_in_git: bool,
+    /// Private key files in the project directory readable by group or others.
+    pub readable_key_files: Vec<(PathBuf, u32)>,
+    /// The names already taken in `.keyctl/backups/`.
+    pub backups: Vec<String>,
+}
+
+/// A `JWT_SECRET` keyctl replaced, read back from its backup (for explaining signatures).
+#[derive(Debug, Clone)]
+pub struct RetiredSecret {
+    /// When it was replaced.
+    pub at: Timestamp,
+    /// The secret as an HS256 key.
+    pub material: Material,
+}
+
+/// A loaded project.
+#[derive(Debug)]
+pub struct Project {
+    /// The `.env` file.
+    pub env_path: PathBuf,
+    /// Its parsed contents.
+    pub env: EnvFile,
+    /// keyctl's paths for this project.
+    pub paths: Paths,
+    /// File facts for warnings.
+    pub facts: Facts,
+    compose: Option<Result<ComposeFile>>,
+    compose_path: Option<PathBuf>,
+    compose_dir: PathBuf,
+    state: Result<State>,
+    retired: Vec<RetiredSecret>,
+}
+
+impl Project {
+    /// Reads everything keyctl may need about the project at `loc`.
+    ///
+    /// The `.env` must exist and parse; a compose file that is missing or unreadable is
+    /// kept as an error that only the commands needing it report ([`Project::compose`]).
+    ///
+    /// # Errors
+    /// The `.env` cannot be read (exit 4) or parsed (exit 2, with the line).
+    pub fn load(loc: &Locator, now: Timestamp) -> Result<Project> {
+        let env_path = env_path(loc.dir.as_deref(), loc.env_file.as_deref())?;
+        let text = fsio::read_text(&env_path)?;
+        let env = EnvFile::parse(&text)
+            .map_err(|e| Error::bad(format!("{}:{}", env_path.display(), e.line), e.message))?;
+        let paths = Paths::for_env(&env_path);
+        let compose_path = compose_path(&env_path, loc.compose_file.as_deref()).ok();
+        let compose = compose_path.clone().map(load_compose);
+        let state = crate::change::load_state(&paths, now);
+        let retired = state
+            .as_ref()
+            .map_or_else(|_| Vec::new(), |s| retired(&paths, s));
+        let facts = Facts {
+            env_mode: fsio::mode(&env_path),
+            env_in_git: fsio::tracked_by_git(&env_path),
+            readable_key_files: readable_key_files(&paths.project),
+            backups: fsio::entry_names(&paths.dir.join("backups")),
+        };
+        Ok(Project {
+            compose_dir: dir_of(&env_path).to_path_buf(),
+            compose_path,
+            env_path,
+            env,
+            paths,
+            facts,
+            compose,
+            state,
+            retired,
+        })
+    }
+
+    /// The compose file; an error when there is none or it cannot be read.
+    ///
+    /// # Errors
+    /// No compose file (exit 4), unreadable (4) or unparseable (2, with the line).
+    pub fn compose(&self) -> Result<&ComposeFile> {
+        match &self.compose {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(Error::Io {
+                path: self.compose_dir.clone(),
+                message: format!(
+                    "no compose file ({}); name one with --compose-file",
+                    COMPOSE_NAMES.join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// The compose file when there is one; an error only when it exists and is broken.
+    ///
+    /// # Errors
+    /// As [`Project::compose`], except that a missing default file is `None`.
+    pub fn compose_if_present(&self) -> Result<Option<&ComposeFile>> {
+        match &self.compose {
+            None => Ok(None),
+            Some(Ok(c)) => Ok(Some(c)),
+            Some(Err(e)) => Err(e.clone()),
+        }
+    }
+
+    /// The compose file as the writing commands need it: present, parsed, and without
+    /// references to other files keyctl would not follow.
+    ///
+    /// # Errors
+    /// As [`Project::compose`]; `include:`/`extends:` of another file (exit 2).
+    pub fn compose_to_edit(&self) -> Result<&ComposeFile> {
+        let c = self.compose()?;
+        if let Some((line, feature)) = c.doc.outside_references() {
+            return Err(Error::bad(
+                c.place(Some(line)),
+                format!(
+                    "uses {feature}, which keyctl does not follow: services defined in the other file would not be wired. Merge them into this file first"
+                ),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The compose file's path, when there is one (even one that does not parse).
+    #[must_use]
+    pub fn compose_path(&self) -> Option<&Path> {
+        self.compose_path.as_deref()
+    }
+
+    /// The state file.
+    ///
+    /// # Errors
+    /// Unreadable (exit 4) or invalid (exit 2, naming the file).
+    pub fn state(&self) -> Result<&State> {
+        self.state.as_ref().map_err(Clone::clone)
+    }
+
+    /// The project directory as a command-line argument (`--project DIR`).
+    #[must_use]
+    pub fn dir_arg(&self) -> String {
+        self.paths.project.display().to_string()
+    }
+
+    /// `FILE:LINE VAR` for a variable set in the `.env`, or `FILE VAR` when it is not.
+    #[must_use]
+    pub fn place(&self, var: &str) -> String {
+        match self.env.entry(var) {
+            Some((_, line)) => format!("{}:{line} {var}", self.env_path.display()),
+            None => format!("{} {var}", self.env_path.display()),
+        }
+    }
+
+    /// `FILE:LINE` of a variable in the `.env` (or `FILE`).
+    #[must_use]
+    pub fn line_of(&self, var: &str) -> String {
+        match self.env.entry(var) {
+            Some((_, line)) => format!("{}:{line}", self.env_path.display()),
+            None => self.env_path.display().to_string(),
+        }
+    }
+
+    /// A variable's value with its place, if set.
+    #[must_use]
+    pub fn value(&self, var: &str) -> Option<(&str, String)> {
+        self.env.get(var).map(|v| (v, self.place(var)))
+    }
+
+    /// The three values SPEC §1 checks, with their places.
+    #[must_use]
+    pub fn key_inputs(&self) -> Inputs<'_> {
+        Inputs {
+            jwt_keys: self.value("JWT_KEYS"),
+            jwt_jwks: self.value("JWT_JWKS"),
+            jwt_secret: self.value("JWT_SECRET"),
+        }
+    }
+
+    /// `JWT_KEYS` parsed (empty when absent, empty or `[]`).
+    ///
+    /// # Errors
+    /// `JWT_KEYS` that breaks a rule of SPEC §1 (bad input, exit 2).
+    pub fn keys(&self) -> Result<Vec<Jwk>> {
+        match self.value("JWT_KEYS") {
+            Some((text, place)) if !text.trim().is_empty() => {
+                keyset::parse_private_set(text, &place).map_err(|p| keyset::as_error(&p))
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The phase and key roles.
+    ///
+    /// # Errors
+    /// Invalid `JWT_KEYS` or state file (exit 2), keys whose roles cannot be told (exit 3).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let keys = self.keys()?;
+        lifecycle::derive(&keys, self.state()?)
+            .map_err(|e| Error::precondition(self.place("JWT_KEYS"), e.to_string()))
+    }
+
+    /// The key Auth signs with now: the signer in `JWT_KEYS`, or the legacy `JWT_SECRET`.
+    ///
+    /// # Errors
+    /// Invalid `JWT_KEYS`, or no key at all.
+    pub fn signer(&self) -> Result<(Material, Option<String>)> {
+        if let Some(k) = self.keys()?.into_iter().find(Jwk::can_sign) {
+            return Ok(if keyset::is_legacy(&k) {
+                (k.material, None)
+            } else {
+                (k.material, k.kid)
+            });
+        }
+        let secret = self.env.get_nonempty("JWT_SECRET").ok_or_else(|| {
+            Error::bad(
+                self.place("JWT_SECRET"),
+                "no JWT_KEYS and no JWT_SECRET: nothing to sign with",
+            )
+        })?;
+        Ok((keyset::legacy_material(secret), None))
+    }
+
+    /// What `service` resolves `key` to: its compose entry interpolated with the `.env`
+    /// (`None` when the service does not set it).
+    #[must_use]
+    pub fn resolved(&self, compose: &Compose, service: &str, key: &str) -> Option<String> {
+        compose
+            .env(service, key)
+            .map(|l| self.env.interpolate(&l.value).unwrap_or_default())
+    }
+
+    /// `JWT_EXPIRY` in seconds (3600 when unset), or Auth's larger `GOTRUE_JWT_EXP`.
+    ///
+    /// # Errors
+    /// Not a number of seconds from 1 to [`MAX_EXPIRY`] (exit 2).
+    pub fn jwt_expiry(&self) -> Result<i64> {
+        let parse = |v: &str, place: String| -> Result<i64> {
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_EXPIRY).contains(n))
+                .ok_or_else(|| {
+                    Error::bad(
+                        place,
+                        format!("must be a number of seconds from 1 to {MAX_EXPIRY}"),
+                    )
+                })
+        };
+        let mut expiry = match self.env.get_nonempty("JWT_EXPIRY") {
+            None => 3600,
+            Some(v) => parse(v, self.place("JWT_EXPIRY"))?,
+        };
+        // Auth's own setting wins where the compose file sets it differently: the wait must
+        // cover the longest-lived token Auth really issues.
+        let Ok(Some(c)) = self.compose_if_present() else {
+            return Ok(expiry);
+        };
+        for s in c.doc.with_role(Role::Auth) {
+            if let Some(line) = c.doc.env(&s.name, "GOTRUE_JWT_EXP") {
+                let value = self.env.interpolate(&line.value).unwrap_or_default();
+                if !value.trim().is_empty() {
+                    let place = format!("{} GOTRUE_JWT_EXP", c.place(Some(line.line)));
+                    expiry = expiry.max(parse(&value, place)?);
+                }
+            }
+        }
+        Ok(expiry)
+    }
+
+    /// What each service verifies with. Without a compose file: what each service would
+    /// read if it were wired as SPEC §2 says.
+    #[must_use]
+    pub fn views(&self) -> Vec<View> {
+        match self.compose_if_present() {
+            Ok(Some(c)) => verifier::views(&self.env, &c.doc),
+            _ => verifier::expected_views(&self.env),
+        }
+    }
+
+    /// Keys keyctl knows that may explain a bad signature: the current `.env` values (a
+    /// service with a stale copy), revoked keys, retired secrets.
+    #[must_use]
+    pub fn known(&self) -> Vec<Known> {
+        let env = &self.env;
+        let mut known = Vec::new();
+        if let Some(s) = env.get_nonempty("JWT_SECRET") {
+            known.push(Known {
+                label: "the current JWT_SECRET in .env: this service has a stale copy (restart it, or fix its compose line)".into(),
+                material: keyset::legacy_material(s),
+                kid: None,
+            });
+        }
+        if let Some(keys) = env
+            .get_nonempty("JWT_KEYS")
+            .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
+        {
+            for k in keys.into_iter().filter(|k| k.kid.is_some()) {
+                known.push(Known {
+                    label: format!("{} kid {} from .env JWT_KEYS, which this service does not have (restart it, or wire JWT_JWKS: keyctl migrate)", k.material.alg(), k.kid.as_deref().unwrap_or_default()),
+                    material: k.material.public(),
+                    kid: k.kid,
+                });
+            }
+        }
+        if let Ok(state) = &self.state {
+            for r in &state.revoked {
+                if let Some(m) = r.public_jwk.as_ref().and_then(|j| Jwk::from_json(j).ok()) {
+                    known.push(Known {
+                        label: format!(
+                            "kid {}, which this project revoked on {}",
+                            r.kid.as_deref().unwrap_or("?"),
+                            r.at
+                        ),
+                        material: m.material,
+                        kid: r.kid.clone(),
+                    });
+                }
+            }
+        }
+        for r in &self.retired {
+            known.push(Known {
+                label: format!("the JWT_SECRET retired on {}", r.at),
+                material: r.material.clone(),
+                kid: None,
+            });
+        }
+        known
+    }
+
+    /// The project as it would be with `env` as its `.env` (for checks on a planned file).
+    #[must_use]
+    pub fn with_env(&self, env: EnvFile) -> Project {
+        Project {
+            env_path: self.env_path.clone(),
+            env,
+            paths: self.paths.clone(),
+            facts: self.facts.clone(),
+            compose: self.compose.clone(),
+            compose_path: self.compose_path.clone(),
+            compose_dir: self.compose_dir.clone(),
+            state: self.state.clone(),
+            retired: self.retired.clone(),
+        }
+    }
+}
+
+/// Reads and parses the compose file at `path` and the override files beside it.
+fn load_compose(path: PathBuf) -> Result<ComposeFile> {
+    let text = fsio::read_text(&path)?;
+    let doc = Compose::parse(&text).map_err(|e| {
+        Error::bad(
+            match e.line {
+                Some(l) => format!("{}:{l}", path.display()),
+                None => path.display().to_string(),
+            },
+            e.message,
+        )
+    })?;
+    let mut overrides = Vec::new();
+    for name in OVERRIDE_NAMES {
+        let o = path.with_file_name(name);
+        // An unreadable override file is not keyctl's to judge; docker compose will say.
+        if let Ok(Some(text)) = fsio::read_text_if_present(&o) {
+            overrides.push(Override { path: o, text });
+        }
+    }
+    Ok(ComposeFile {
+        path,
+        doc,
+        overrides,
+    })
+}
+
+/// The retired secrets whose backups can be read, confined to `.keyctl/`.
+fn retired(paths: &Paths, state: &State) -> Vec<RetiredSecret> {
+    let mut out = Vec::new();
+    for r in &state.retired_secrets {
+        let backup = paths.absolute(&r.backup);
+        if !confined(&backup, &paths.dir) {
+            continue;
+        }
+        let secret = fsio::read_text(&backup)
+            .ok()
+            .and_then(|t| EnvFile::parse(&t).ok())
+            .and_then(|e| e.get_nonempty("JWT_SECRET").map(keyset::legacy_material));
+        if let Some(material) = secret {
+            out.push(RetiredSecret { at: r.at, material });
+        }
+    }
+    out
+}
+
+/// Whether `path` stays inside `dir` (no `..` leaving it).
+fn confined(path: &Path, dir: &Path) -> bool {
+    path.starts_with(dir)
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
+/// Private key files in `dir` readable by group or others.
+fn readable_key_files(dir: &Path) -> Vec<(PathBuf, u32)> {
+    fsio::regular_files(dir)
+        .into_iter()
+        .filter(|e| {
+            (e.name.ends_with(".pem") || e.name.ends_with(".jwk.json") || e.name == "keys.env")
+                && e.mode & 0o077 != 0
+                && fsio::read_text(&e.path)
+                    .is_ok_and(|t| t.contains("PRIVATE KEY") || t.contains("\"d\""))
+        })
+        .map(|e| (e.path, e.mode))
+        .collect()
+}
+
+/// `Refusal::StateDisagrees` unless the state file's last event says what the files say.
+///
+/// # Errors
+/// They disagree (exit 3), with what differs.
+pub fn reconcile(project: &Project, snap: &Snapshot, state: &State) -> Result<()> {
+    let differs = lifecycle::disagreements(snap, state);
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal::StateDisagrees {
+        env: project.env_path.clone(),
+        differs,
+        state: project.paths.state.clone(),
+    }
+    .into())
+}
