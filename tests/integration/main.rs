@@ -1,7 +1,9 @@
-//! keyctl's one integration-test binary: CLI behaviour, grouped by theme, plus interop with
-//! real JOSE clients (PyJWT, node `jose`, `openssl`). `scripts/test.sh` installs the clients;
-//! a missing client fails the test, it never skips it.
+//! keyctl's one integration-test binary: CLI behaviour, grouped by theme, the compose editor
+//! on the shared real-world fixtures, plus interop with real JOSE clients (PyJWT, node
+//! `jose`, `openssl`). `scripts/test.sh` installs the clients; a missing client fails the
+//! test, it never skips it.
 
+mod compose;
 mod corpus;
 mod crash;
 mod doctor;

@@ -1,0 +1,431 @@
+//! The document: a compose file's exact text next to its position index, and everything
+//! that reads it — services and their roles, live and commented-out `environment:` entries,
+//! healthcheck tests — through anchors, aliases and `<<` merges.
+//!
+//! Reading is kept apart from editing ([`super::editor`]) so that what an edit relies on is
+//! the same code every reader uses. Nothing here changes the text, prints, or touches the
+//! filesystem; errors name lines and keys, never a value read from the file.
+
+use saphyr::{Yaml, YamlLoader};
+use saphyr_parser::Parser;
+
+use super::index::{Kind, NodeId, Tree, line_content_end, line_of, line_start, next_line_start};
+use super::{ComposeError, EnvLine, Role, Service, role_of_image};
+
+/// A compose file: its exact text and an index of where its nodes are.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    pub(super) text: String,
+    pub(super) tree: Tree,
+    /// The `services:` mapping.
+    pub(super) services: NodeId,
+}
+
+/// A live environment entry and where it sits.
+pub(super) struct Entry {
+    pub(super) value: String,
+    pub(super) line: usize,
+    /// Map form: the value node. List form: the item node.
+    pub(super) node: NodeId,
+    /// Map form: the key node.
+    pub(super) key_node: Option<NodeId>,
+}
+
+/// A commented-out environment entry.
+pub(super) struct Commented {
+    pub(super) value: String,
+    pub(super) line: usize,
+    pub(super) line_start: usize,
+    /// Byte offset of the `#`.
+    pub(super) hash: usize,
+}
+
+impl Compose {
+    /// Reads a compose file.
+    ///
+    /// # Errors
+    /// Invalid YAML, more than one document, a top level that is not a mapping, or no
+    /// `services:` mapping; the error names the line when there is one.
+    pub fn parse(text: &str) -> Result<Compose, ComposeError> {
+        let tree = Tree::parse(text)?;
+        // docker compose refuses a mapping with a repeated key; so does keyctl, rather than
+        // editing one of the two.
+        let mut loader: YamlLoader<'_, Yaml<'_>> = YamlLoader::default();
+        loader.allow_duplicate_keys(false);
+        let mut parser = Parser::new_from_str(text);
+        let strict = parser
+            .load(&mut loader, true)
+            .err()
+            .or_else(|| loader.error().cloned());
+        if let Some(e) = strict {
+            let line = e.marker().line();
+            let key = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .and_then(|l| l.trim_start().split(':').next())
+                .filter(|k| !k.is_empty() && k.len() < 100 && !k.contains(['"', '\'', '{', '[']))
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default();
+            return Err(ComposeError::at(line, format!("{}{key}", e.info())));
+        }
+        let root = tree.resolve(tree.root);
+        if !tree.is_map(root) {
+            return Err(ComposeError::at(
+                tree.nodes[root].line,
+                "the top level is not a mapping (a compose file starts with keys such as `services:`)",
+            ));
+        }
+        let Some((key, value)) = tree.get(root, "services") else {
+            return Err(ComposeError::general("no `services:` key"));
+        };
+        let services = tree.resolve(value);
+        if !tree.is_map(services) {
+            return Err(ComposeError::at(
+                tree.nodes[key].line,
+                "`services:` is not a mapping of service names",
+            ));
+        }
+        Ok(Compose {
+            text: text.to_owned(),
+            tree,
+            services,
+        })
+    }
+
+    /// The first use of a feature that pulls services or settings from another file
+    /// (`include:` at the top level, `extends:` in a service), which keyctl does not follow:
+    /// `(line, feature)`.
+    #[must_use]
+    pub fn outside_references(&self) -> Option<(usize, &'static str)> {
+        self.text.lines().enumerate().find_map(|(i, line)| {
+            if line.starts_with("include:") {
+                Some((i + 1, "include:"))
+            } else if line.starts_with(' ') && line.trim_start().starts_with("extends:") {
+                Some((i + 1, "extends:"))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The document text; for an unedited document, exactly the parsed input.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Every service, in file order.
+    #[must_use]
+    pub fn services(&self) -> Vec<Service> {
+        let t = &self.tree;
+        t.pairs(self.services)
+            .filter_map(|(k, v)| {
+                let name = t.scalar(k)?;
+                if name == "<<" {
+                    return None;
+                }
+                let svc = t.resolve(v);
+                let image = t
+                    .get_merged(svc, "image", 0)
+                    .and_then(|i| t.scalar(i))
+                    .map(str::to_owned);
+                Some(Service {
+                    name: name.to_owned(),
+                    role: image.as_deref().and_then(role_of_image),
+                    image,
+                    line: t.nodes[k].line,
+                })
+            })
+            .collect()
+    }
+
+    /// The services whose image plays `role`, in file order.
+    #[must_use]
+    pub fn with_role(&self, role: Role) -> Vec<Service> {
+        self.services()
+            .into_iter()
+            .filter(|s| s.role == Some(role))
+            .collect()
+    }
+
+    /// The live entry for `key` in `service`'s environment (the last one if repeated),
+    /// read through anchors, aliases and `<<` merges.
+    #[must_use]
+    pub fn env(&self, service: &str, key: &str) -> Option<EnvLine> {
+        let (_, svc) = self.service_node(service)?;
+        let env = self
+            .tree
+            .get_merged(self.tree.resolve(svc), "environment", 0)?;
+        let e = self.lookup_env(env, key, 0)?;
+        Some(EnvLine {
+            key: key.to_owned(),
+            value: e.value,
+            line: e.line,
+            commented: false,
+        })
+    }
+
+    /// The last commented-out entry for `key` inside `service`'s environment block:
+    /// `#KEY: value` in a mapping, `#- KEY=value` in a list (`#` directly followed by the
+    /// entry, so prose such as `# For Podman, use: KEY: …` does not count).
+    #[must_use]
+    pub fn commented_env(&self, service: &str, key: &str) -> Option<EnvLine> {
+        self.commented_entries(service, key).pop().map(|c| EnvLine {
+            key: key.to_owned(),
+            value: c.value,
+            line: c.line,
+            commented: true,
+        })
+    }
+
+    /// The healthcheck `test` of `service` as one string (a list joined with spaces).
+    #[must_use]
+    pub fn healthcheck_test(&self, service: &str) -> Option<String> {
+        let items = self.healthcheck_items(service)?;
+        let values: Vec<&str> = items.iter().filter_map(|&i| self.tree.scalar(i)).collect();
+        Some(values.join(" "))
+    }
+
+    /// The last `services` entry named `service`: (key node, value node).
+    pub(super) fn service_node(&self, service: &str) -> Option<(NodeId, NodeId)> {
+        self.tree.get(self.services, service)
+    }
+
+    /// The live entry for `key` in the environment `env` (the last one if repeated), read
+    /// through aliases and `<<` merges.
+    pub(super) fn lookup_env(&self, env: NodeId, key: &str, depth: usize) -> Option<Entry> {
+        let t = &self.tree;
+        let env = t.resolve(env);
+        match t.nodes[env].kind {
+            Kind::Map => {
+                let explicit = t
+                    .pairs(env)
+                    .filter(|(k, _)| t.scalar(*k) == Some(key))
+                    .filter_map(|(k, v)| {
+                        let value = t.scalar(t.resolve(v))?;
+                        Some(Entry {
+                            value: value.to_owned(),
+                            line: t.nodes[k].line,
+                            node: v,
+                            key_node: Some(k),
+                        })
+                    })
+                    .last();
+                if explicit.is_some() || depth > 16 {
+                    return explicit;
+                }
+                t.merge_sources(env)
+                    .into_iter()
+                    .find_map(|m| self.lookup_env(m, key, depth + 1))
+            }
+            Kind::Seq => t.nodes[env].children.iter().rev().find_map(|&item| {
+                let text = t.scalar(t.resolve(item))?;
+                let (k, v) = text.split_once('=').unwrap_or((text, ""));
+                (k == key).then(|| Entry {
+                    value: v.to_owned(),
+                    line: t.nodes[item].line,
+                    node: item,
+                    key_node: None,
+                })
+            }),
+            _ => None,
+        }
+    }
+
+    /// The scalar items of `service`'s `healthcheck.test` (one for a string test), aliases
+    /// resolved.
+    pub(super) fn healthcheck_items(&self, service: &str) -> Option<Vec<NodeId>> {
+        let t = &self.tree;
+        let (_, svc) = self.service_node(service)?;
+        let hc = t.get_merged(t.resolve(svc), "healthcheck", 0)?;
+        let test = t.get_merged(hc, "test", 0)?;
+        match t.nodes[test].kind {
+            Kind::Scalar { .. } => Some(vec![test]),
+            Kind::Seq => t.nodes[test]
+                .children
+                .iter()
+                .map(|&c| t.scalar(t.resolve(c)).map(|_| t.resolve(c)))
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Every commented-out entry for `key` in `service`'s own environment block, in file
+    /// order.
+    pub(super) fn commented_entries(&self, service: &str, key: &str) -> Vec<Commented> {
+        let t = &self.tree;
+        let text = &self.text;
+        let Some((_, svc)) = self.service_node(service) else {
+            return Vec::new();
+        };
+        let Some((env_key, env)) = t.get(svc, "environment") else {
+            return Vec::new();
+        };
+        let node = &t.nodes[env];
+        let (map_form, list_form) = match &node.kind {
+            _ if node.flow => return Vec::new(),
+            Kind::Map => (true, false),
+            Kind::Seq => (false, true),
+            Kind::Scalar { value, .. } if value.is_empty() => (true, true),
+            _ => return Vec::new(),
+        };
+        let key_start = t.nodes[env_key].start;
+        let key_col = key_start - line_start(text, key_start);
+        let content_end = if matches!(node.kind, Kind::Scalar { .. }) {
+            t.nodes[env_key].end
+        } else {
+            node.end
+        };
+        // Lines that continue a multi-line scalar are text, not comments.
+        let mut inside = Vec::new();
+        t.descendants(env, &mut inside);
+        let scalar_spans: Vec<(usize, usize)> = inside
+            .iter()
+            .map(|&i| &t.nodes[i])
+            .filter(|n| matches!(n.kind, Kind::Scalar { .. }))
+            .map(|n| (n.start, n.end))
+            .collect();
+        let mut out = Vec::new();
+        let mut pos = next_line_start(text, t.nodes[env_key].end);
+        while pos < text.len() {
+            let end = line_content_end(text, pos);
+            let line = &text[pos..end];
+            let body = line.trim_start_matches([' ', '\t']);
+            let indent = line.len() - body.len();
+            let is_comment = body.starts_with('#');
+            if pos >= content_end && !body.is_empty() && (!is_comment || indent <= key_col) {
+                break;
+            }
+            let in_scalar = scalar_spans.iter().any(|&(s, e)| s < pos && pos < e);
+            if is_comment
+                && indent > key_col
+                && !in_scalar
+                && let Some(value) = parse_commented(&body[1..], key, map_form, list_form)
+            {
+                out.push(Commented {
+                    value,
+                    line: line_of(text, pos),
+                    line_start: pos,
+                    hash: pos + indent,
+                });
+            }
+            pos = next_line_start(text, pos);
+        }
+        out
+    }
+}
+
+/// The value of a commented-out entry for `key`, given the text after its `#`.
+fn parse_commented(rest: &str, key: &str, map_form: bool, list_form: bool) -> Option<String> {
+    if map_form && rest.strip_prefix(key).is_some_and(|r| r.starts_with(':')) {
+        let tree = Tree::parse(rest).ok()?;
+        let root = &tree.nodes[tree.root];
+        if matches!(root.kind, Kind::Map)
+            && root.children.len() == 2
+            && tree.scalar(root.children[0]) == Some(key)
+        {
+            return tree.scalar(root.children[1]).map(str::to_owned);
+        }
+    }
+    if list_form && let Some(item) = rest.strip_prefix('-') {
+        let item = item.trim_start_matches(' ').trim_start_matches(['"', '\'']);
+        if !item.strip_prefix(key).is_some_and(|r| r.starts_with('=')) {
+            return None;
+        }
+        let tree = Tree::parse(rest).ok()?;
+        let root = &tree.nodes[tree.root];
+        if matches!(root.kind, Kind::Seq) && root.children.len() == 1 {
+            let (k, v) = tree.scalar(root.children[0])?.split_once('=')?;
+            return (k == key).then(|| v.to_owned());
+        }
+    }
+    None
+}
+
+/// Whether `key` is a variable name keyctl writes: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(super) fn is_env_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{line_diff, starts};
+    use super::super::{Change, EnvLine};
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let e = Compose::parse("services:\n  auth:\n    image: [x\n  rest: {}\n").unwrap_err();
+        assert!(
+            e.line.is_some() && e.message.contains("not valid YAML"),
+            "{e}"
+        );
+        let e = Compose::parse("name: x\n").unwrap_err();
+        assert_eq!(e.to_string(), "no `services:` key");
+        let e = Compose::parse("name: x\nservices:\n  - a\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = Compose::parse("- a\n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        let e = Compose::parse("services: {}\n---\nservices: {}\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(Compose::parse("").is_err());
+    }
+
+    #[test]
+    fn commented_entries_are_hash_then_key() {
+        let text = "services:\n  auth:\n    image: supabase/gotrue\n    environment:\n      A: b\n      # GOTRUE_JWT_KEYS: ${SPACED}\n      # For Podman, use: GOTRUE_JWT_KEYS: ${JWT_KEYS}\n          #GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}  # deeper\n    #GOTRUE_JWT_KEYS: ${OUTSIDE}\n    volumes: []\n";
+        let mut c = Compose::parse(text).unwrap();
+        let found = c.commented_env("auth", "GOTRUE_JWT_KEYS").unwrap();
+        assert_eq!(found.value, "${JWT_KEYS:-[]}");
+        assert_eq!(found.line, 8);
+        assert!(found.commented);
+        assert_eq!(
+            c.set_env(
+                "auth",
+                "GOTRUE_JWT_KEYS",
+                "${JWT_KEYS}",
+                &starts("${JWT_KEYS")
+            )
+            .unwrap(),
+            Change::Uncommented { line: 8 }
+        );
+        let (removed, added) = line_diff(text, c.text());
+        assert_eq!(
+            removed,
+            ["          #GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}  # deeper\n"]
+        );
+        assert_eq!(
+            added,
+            ["      GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}  # deeper\n"]
+        );
+        // A commented value that is not right is left alone and a live line is added.
+        let mut c = Compose::parse(text).unwrap();
+        assert_eq!(
+            c.set_env("auth", "GOTRUE_JWT_KEYS", "${JWT_KEYS}", &|v| v
+                == "${JWT_KEYS}")
+                .unwrap(),
+            Change::Added { line: 6 }
+        );
+    }
+
+    #[test]
+    fn env_reads_both_forms_and_the_last_duplicate() {
+        let text = "services:\n  a:\n    environment:\n      - X=1\n      - Y\n      - X=2=3\n";
+        let c = Compose::parse(text).unwrap();
+        assert_eq!(
+            c.env("a", "X"),
+            Some(EnvLine {
+                key: "X".into(),
+                value: "2=3".into(),
+                line: 6,
+                commented: false
+            })
+        );
+        assert_eq!(c.env("a", "Y").unwrap().value, "");
+        assert_eq!(c.env("a", "Z"), None);
+    }
+}
