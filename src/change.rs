@@ -20,7 +20,7 @@ use crate::state::{Pending, PendingFile, State};
 /// One file's old and new text (which may hold private keys: `Debug` shows only the path,
 /// and both texts are zeroized when dropped).
 #[derive(Clone)]
-pub struct FileChange {
+pub(crate) struct FileChange {
     /// The file.
     pub path: PathBuf,
     /// What it holds now.
@@ -48,7 +48,7 @@ impl Drop for FileChange {
 impl FileChange {
     /// Whether the text changes at all.
     #[must_use]
-    pub fn changes(&self) -> bool {
+    pub(crate) fn changes(&self) -> bool {
         self.before != self.after
     }
 }
@@ -63,7 +63,7 @@ fn is_secret_name(name: &str) -> bool {
 
 /// A line of `.env` with any secret value replaced by a description of it.
 #[must_use]
-pub fn redact_env_line(line: &str) -> String {
+pub(crate) fn redact_env_line(line: &str) -> String {
     let Ok(doc) = EnvFile::parse(line) else {
         return "<unparsed line, redacted>".into();
     };
@@ -132,7 +132,7 @@ fn describe_secret(name: &str, value: &str) -> String {
 
 /// A unified diff of the planned changes, secrets redacted.
 #[must_use]
-pub fn diff(changes: &[FileChange]) -> String {
+pub(crate) fn diff(changes: &[FileChange]) -> String {
     let mut out = String::new();
     for c in changes.iter().filter(|c| c.changes()) {
         out.push_str(&format!(
@@ -162,17 +162,6 @@ pub fn diff(changes: &[FileChange]) -> String {
     out
 }
 
-/// Reads the state file (a missing one is an empty state).
-///
-/// # Errors
-/// Unreadable (exit 4) or invalid (exit 2, naming the file).
-pub fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
-    let Some(text) = fsio::read_text_if_present(&paths.state)? else {
-        return Ok(State::default());
-    };
-    State::parse(&text, now).map_err(|e| Error::bad(paths.state.display().to_string(), e))
-}
-
 fn write_state(paths: &Paths, state: &State) -> Result<()> {
     fsio::private_dir(&paths.dir)?;
     fsio::replace_atomically(&paths.state, state.render().as_bytes(), 0o600)
@@ -184,7 +173,7 @@ fn write_state(paths: &Paths, state: &State) -> Result<()> {
 ///
 /// # Errors
 /// A file changed since the interrupted run in a way keyctl cannot attribute (exit 3).
-pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Option<String>> {
+pub(crate) fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Option<String>> {
     let Some(pending) = state.pending.clone() else {
         return Ok(None);
     };
@@ -265,7 +254,7 @@ pub fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Result<Opti
 ///
 /// # Errors
 /// I/O errors (exit 4) or a file that changed on disk since it was read (exit 4).
-pub fn apply(
+pub(crate) fn apply(
     paths: &Paths,
     step: Step,
     changes: &[FileChange],
@@ -311,7 +300,7 @@ pub fn apply(
         files: journal,
     });
     // The state as it was on disk, plus the journal: what recovery reads after a crash.
-    let mut journaled = load_state(paths, now).unwrap_or_default();
+    let mut journaled = crate::project::load_state(paths, now).unwrap_or_default();
     journaled.pending = state.pending.clone();
     if let Err(e) = write_state(paths, &journaled) {
         // The rename may have happened before the error (a failed directory sync): take the
@@ -361,7 +350,7 @@ fn undo(paths: &Paths, written: &[&FileChange], mut journaled: State, cause: Err
 /// A fresh backup directory for a run of `step` at `now`: `.keyctl/backups/<time>-<step>`,
 /// with a number added when `taken` (the names already in `.keyctl/backups/`) has it.
 #[must_use]
-pub fn backup_dir(paths: &Paths, taken: &[String], step: Step, now: Timestamp) -> PathBuf {
+pub(crate) fn backup_dir(paths: &Paths, taken: &[String], step: Step, now: Timestamp) -> PathBuf {
     let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
     let base = format!("{stamp}-{step}");
     let mut name = base.clone();
@@ -378,7 +367,7 @@ pub fn backup_dir(paths: &Paths, taken: &[String], step: Step, now: Timestamp) -
 /// default file names the command runs in the project directory, so compose loads exactly
 /// what it always loads (override files, `COMPOSE_FILE`); otherwise it names the files.
 #[must_use]
-pub fn restart_command(
+pub(crate) fn restart_command(
     compose: &ComposeFile,
     env_file: &Path,
     verifiers: &[String],
@@ -441,18 +430,12 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-/// A short, secret-free description of a key set value, for plans.
-#[must_use]
-pub fn describe_set(name: &str, value: &str) -> String {
-    describe_secret(name, value)
-}
-
 /// Checks the `.env` a change would write against every rule of SPEC §1.
 ///
 /// # Errors
 /// Each problem, as bad input naming the would-be value (a bug guard: plans are built from
 /// validated parts).
-pub fn validate_env(after: &EnvFile) -> Result<()> {
+pub(crate) fn validate_env(after: &EnvFile) -> Result<()> {
     let inputs = keyset::Inputs {
         jwt_keys: after
             .get("JWT_KEYS")

@@ -15,7 +15,7 @@ use crate::error::Result;
     about,
     after_help = "Exit codes: 0 ok, 1 a check found problems, 2 usage or bad input, 3 refused as unsafe, 4 I/O.\nKEYCTL_NOW (RFC 3339) replaces the clock for every command."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -45,7 +45,7 @@ impl Cli {
     ///
     /// # Errors
     /// Whatever the subcommand reports.
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         match self.command {
             Command::Generate(args) => args.run(),
             Command::Jwks(args) => args.run(),

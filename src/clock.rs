@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 /// `KEYCTL_NOW` is set but is not an RFC 3339 timestamp.
-pub fn now() -> Result<Timestamp> {
+pub(crate) fn now() -> Result<Timestamp> {
     match std::env::var("KEYCTL_NOW") {
         Ok(v) if !v.is_empty() => v.parse::<Timestamp>().map_err(|_| {
             Error::bad(

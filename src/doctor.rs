@@ -12,20 +12,20 @@ use crate::key::Alg;
 use crate::keyset;
 use crate::lifecycle::{self, Phase};
 use crate::phase::Step;
-use crate::project::{MAX_EXPIRY, Project};
-use crate::verifier::{self, Verdict};
+use crate::project::{ComposeFile, MAX_EXPIRY, Project};
+use crate::verifier::{self, Verdict, View};
 
 /// The demo `JWT_SECRET` of upstream's `.env.example`.
-pub const DEMO_SECRET: &str = "your-super-secret-jwt-token-with-at-least-32-characters-long";
+pub(crate) const DEMO_SECRET: &str = "your-super-secret-jwt-token-with-at-least-32-characters-long";
 /// API keys expiring within this are reported.
-pub const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(24 * 30);
+pub(crate) const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// A revocation overdue by more than this is reported.
-pub const OVERDUE: SignedDuration = SignedDuration::from_hours(24 * 7);
+pub(crate) const OVERDUE: SignedDuration = SignedDuration::from_hours(24 * 7);
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     /// Something fails now or on the next restart.
     Error,
     /// Something will fail, or is unsafe.
@@ -34,7 +34,7 @@ pub enum Severity {
 
 /// One problem.
 #[derive(Debug, Clone, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// error or warning.
     pub severity: Severity,
     /// A stable identifier of the rule (`demo_secret`, `not_wired`, …).
@@ -61,7 +61,7 @@ pub struct Finding {
 impl Finding {
     /// A finding of `severity` for rule `code` at `place`; say what with [`Finding::says`].
     #[must_use]
-    pub fn new(severity: Severity, code: &'static str, place: impl Into<String>) -> Finding {
+    pub(crate) fn new(severity: Severity, code: &'static str, place: impl Into<String>) -> Finding {
         Finding {
             severity,
             code,
@@ -77,47 +77,47 @@ impl Finding {
 
     /// An error.
     #[must_use]
-    pub fn error(code: &'static str, place: impl Into<String>) -> Finding {
+    pub(crate) fn error(code: &'static str, place: impl Into<String>) -> Finding {
         Finding::new(Severity::Error, code, place)
     }
 
     /// A warning.
     #[must_use]
-    pub fn warning(code: &'static str, place: impl Into<String>) -> Finding {
+    pub(crate) fn warning(code: &'static str, place: impl Into<String>) -> Finding {
         Finding::new(Severity::Warning, code, place)
     }
 
     /// The compose service concerned.
     #[must_use]
-    pub fn service(mut self, service: &str) -> Finding {
+    pub(crate) fn service(mut self, service: &str) -> Finding {
         self.service = Some(service.to_owned());
         self
     }
 
     /// The variable concerned.
     #[must_use]
-    pub fn variable(mut self, variable: &str) -> Finding {
+    pub(crate) fn variable(mut self, variable: &str) -> Finding {
         self.variable = Some(variable.to_owned());
         self
     }
 
     /// The variable concerned, if any.
     #[must_use]
-    pub fn variable_opt(mut self, variable: Option<&str>) -> Finding {
+    pub(crate) fn variable_opt(mut self, variable: Option<&str>) -> Finding {
         self.variable = variable.map(str::to_owned);
         self
     }
 
     /// The key concerned, if any.
     #[must_use]
-    pub fn kid_opt(mut self, kid: Option<&str>) -> Finding {
+    pub(crate) fn kid_opt(mut self, kid: Option<&str>) -> Finding {
         self.kid = kid.map(str::to_owned);
         self
     }
 
     /// What is wrong, what breaks because of it, and the fix.
     #[must_use]
-    pub fn says(
+    pub(crate) fn says(
         mut self,
         message: impl Into<String>,
         breaks: &str,
@@ -149,7 +149,7 @@ impl Report<'_> {
 /// Runs every check: one finding per problem, errors first, and the phase when it can be
 /// told.
 #[must_use]
-pub fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec<Finding>) {
+pub(crate) fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec<Finding>) {
     let mut r = Report {
         project,
         dir: project.dir_arg(),
@@ -288,7 +288,6 @@ fn record(r: &mut Report<'_>, now: Timestamp) -> (Option<Phase>, Option<Vec<crat
 
 /// Wiring: what each service reads, against `.env`.
 fn wiring(r: &mut Report<'_>, keys: Option<&Vec<crate::jwk::Jwk>>) {
-    let dir = r.dir.clone();
     let project = r.project;
     let env = &project.env;
     let views = project.views();
@@ -308,104 +307,130 @@ fn wiring(r: &mut Report<'_>, keys: Option<&Vec<crate::jwk::Jwk>>) {
     };
     let compose_name = compose_file.path.display().to_string();
     let compose = &compose_file.doc;
-    {
-        if let Some((line, feature)) = compose.outside_references() {
-            r.push(
-                Finding::error("compose_include", format!("{compose_name}:{line}")).says(
-                    format!("the compose file uses {feature}; keyctl does not read the other file"),
-                    "services defined there are neither checked nor wired by keyctl",
-                    "merge them into this compose file",
+    if let Some((line, feature)) = compose.outside_references() {
+        r.push(
+            Finding::error("compose_include", format!("{compose_name}:{line}")).says(
+                format!("the compose file uses {feature}; keyctl does not read the other file"),
+                "services defined there are neither checked nor wired by keyctl",
+                "merge them into this compose file",
+            ),
+        );
+    }
+    for view in &views {
+        service_wiring(r, compose_file, view, past_legacy, &wired_kids);
+    }
+    accepted_methods(r, compose_file, &views, keys);
+    eddsa_with_functions(r, compose_file, keys);
+    realtime_healthcheck(r, compose_file);
+}
+
+/// One service: its configuration problems, an empty Auth key set, and whether it reads the
+/// key set `.env` holds (and every kid in it).
+fn service_wiring(
+    r: &mut Report<'_>,
+    compose_file: &ComposeFile,
+    view: &View,
+    past_legacy: bool,
+    wired_kids: &[String],
+) {
+    let dir = r.dir.clone();
+    let env = &r.project.env;
+    let compose_name = compose_file.path.display().to_string();
+    let compose = &compose_file.doc;
+    let (var, wanted) = match view.role {
+        Role::Auth => ("GOTRUE_JWT_KEYS", "JWT_KEYS"),
+        Role::Rest => ("PGRST_JWT_SECRET", "JWT_JWKS"),
+        Role::Realtime => ("API_JWT_JWKS", "JWT_JWKS"),
+        Role::Storage => ("JWT_JWKS", "JWT_JWKS"),
+        Role::Functions => ("SUPABASE_JWKS", "JWT_JWKS"),
+        Role::Kong => return,
+    };
+    let line = compose.env(&view.service, var);
+    let place = |l: Option<usize>| {
+        l.map_or_else(|| compose_name.clone(), |l| format!("{compose_name}:{l}"))
+    };
+    for p in &view.problems {
+        r.push(
+            Finding::error("service_config", place(line.as_ref().map(|l| l.line)))
+                .service(&view.service)
+                .variable(var)
+                .says(
+                    p.clone(),
+                    "the service rejects every token",
+                    format!("fix {var} of service {}", view.service),
                 ),
-            );
-        }
-        for view in &views {
-            let (var, wanted) = match view.role {
-                Role::Auth => ("GOTRUE_JWT_KEYS", "JWT_KEYS"),
-                Role::Rest => ("PGRST_JWT_SECRET", "JWT_JWKS"),
-                Role::Realtime => ("API_JWT_JWKS", "JWT_JWKS"),
-                Role::Storage => ("JWT_JWKS", "JWT_JWKS"),
-                Role::Functions => ("SUPABASE_JWKS", "JWT_JWKS"),
-                Role::Kong => continue,
-            };
-            let line = compose.env(&view.service, var);
-            let place = |l: Option<usize>| {
-                l.map_or_else(|| compose_name.clone(), |l| format!("{compose_name}:{l}"))
-            };
-            for p in &view.problems {
+        );
+    }
+    if view.role == Role::Auth
+        && let Some(l) = &line
+        && env.interpolate(&l.value).is_ok_and(|v| v.trim().is_empty())
+    {
+        r.push(Finding::error("empty_jwt_keys", place(Some(l.line))).service(&view.service).variable(var).says("GOTRUE_JWT_KEYS resolves to an empty string", "Auth does not start", format!("set JWT_KEYS in .env (keyctl migrate --project {dir}) or use the upstream form ${{JWT_KEYS:-[]}}")));
+    }
+    if !past_legacy {
+        return;
+    }
+    let reads_wanted = line
+        .as_ref()
+        .is_some_and(|l| l.value.contains(&format!("${{{wanted}")));
+    if !reads_wanted {
+        let commented = compose.commented_env(&view.service, var);
+        let how = match (&line, &commented) {
+            (Some(l), _) => format!("{var} is {} ", l.value),
+            (None, Some(c)) => format!("{var} is commented out (line {}) ", c.line),
+            (None, None) => format!("{var} is missing "),
+        };
+        let breaks = if view.role == Role::Auth {
+            "Auth keeps signing with JWT_SECRET and does not know the new keys"
+        } else {
+            "tokens signed with the asymmetric key get 401 from this service"
+        };
+        r.push(Finding::error("not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line))).service(&view.service).variable(var).says(format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate --project {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service)));
+        return;
+    }
+    if view.role != Role::Auth {
+        for kid in wired_kids {
+            if !view.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
                 r.push(
-                    Finding::error("service_config", place(line.as_ref().map(|l| l.line)))
+                    Finding::error("kid_missing", place(line.as_ref().map(|l| l.line)))
                         .service(&view.service)
                         .variable(var)
+                        .kid_opt(Some(kid))
                         .says(
-                            p.clone(),
-                            "the service rejects every token",
-                            format!("fix {var} of service {}", view.service),
+                            format!("service {} does not get kid {kid}", view.service),
+                            "tokens signed with that key get 401 from this service",
+                            format!("check {var} of service {}", view.service),
                         ),
                 );
             }
-            if view.role == Role::Auth
-                && let Some(l) = &line
-                && env.interpolate(&l.value).is_ok_and(|v| v.trim().is_empty())
-            {
-                r.push(Finding::error("empty_jwt_keys", place(Some(l.line))).service(&view.service).variable(var).says("GOTRUE_JWT_KEYS resolves to an empty string", "Auth does not start", format!("set JWT_KEYS in .env (keyctl migrate --project {dir}) or use the upstream form ${{JWT_KEYS:-[]}}")));
-            }
-            if !past_legacy {
-                continue;
-            }
-            let reads_wanted = line
-                .as_ref()
-                .is_some_and(|l| l.value.contains(&format!("${{{wanted}")));
-            if !reads_wanted {
-                let commented = compose.commented_env(&view.service, var);
-                let how = match (&line, &commented) {
-                    (Some(l), _) => format!("{var} is {} ", l.value),
-                    (None, Some(c)) => format!("{var} is commented out (line {}) ", c.line),
-                    (None, None) => format!("{var} is missing "),
-                };
-                let breaks = if view.role == Role::Auth {
-                    "Auth keeps signing with JWT_SECRET and does not know the new keys"
-                } else {
-                    "tokens signed with the asymmetric key get 401 from this service"
-                };
-                r.push(Finding::error("not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line))).service(&view.service).variable(var).says(format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate --project {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service)));
-                continue;
-            }
-            if view.role != Role::Auth {
-                for kid in &wired_kids {
-                    if !view.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
-                        r.push(
-                            Finding::error("kid_missing", place(line.as_ref().map(|l| l.line)))
-                                .service(&view.service)
-                                .variable(var)
-                                .kid_opt(Some(kid))
-                                .says(
-                                    format!("service {} does not get kid {kid}", view.service),
-                                    "tokens signed with that key get 401 from this service",
-                                    format!("check {var} of service {}", view.service),
-                                ),
-                        );
-                    }
-                }
-            }
         }
-        // Accepted methods.
-        for view in views.iter().filter(|v| v.role == Role::Auth) {
-            for var in ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"] {
-                let Some(l) = compose.env(&view.service, var) else {
-                    continue;
-                };
-                let value = env.interpolate(&l.value).unwrap_or_default();
-                if value.trim().is_empty() {
-                    continue;
-                }
-                for k in keys.into_iter().flatten() {
-                    let alg = k.material.alg();
-                    if !value.split(',').any(|m| m.trim() == alg.as_str()) {
-                        r.push(
-                            Finding::error(
-                                "method_not_allowed",
-                                format!("{compose_name}:{}", l.line),
-                            )
+    }
+}
+
+/// Auth's accepted methods list every algorithm `JWT_KEYS` trusts.
+fn accepted_methods(
+    r: &mut Report<'_>,
+    compose_file: &ComposeFile,
+    views: &[View],
+    keys: Option<&Vec<crate::jwk::Jwk>>,
+) {
+    let env = &r.project.env;
+    let compose_name = compose_file.path.display().to_string();
+    let compose = &compose_file.doc;
+    for view in views.iter().filter(|v| v.role == Role::Auth) {
+        for var in ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"] {
+            let Some(l) = compose.env(&view.service, var) else {
+                continue;
+            };
+            let value = env.interpolate(&l.value).unwrap_or_default();
+            if value.trim().is_empty() {
+                continue;
+            }
+            for k in keys.into_iter().flatten() {
+                let alg = k.material.alg();
+                if !value.split(',').any(|m| m.trim() == alg.as_str()) {
+                    r.push(
+                        Finding::error("method_not_allowed", format!("{compose_name}:{}", l.line))
                             .service(&view.service)
                             .variable(var)
                             .kid_opt(k.kid.as_deref())
@@ -418,38 +443,51 @@ fn wiring(r: &mut Report<'_>, keys: Option<&Vec<crate::jwk::Jwk>>) {
                                     "add {alg} to {var}, or remove the line so Auth derives it"
                                 ),
                             ),
-                        );
-                    }
+                    );
                 }
             }
         }
-        // EdDSA with Edge Functions.
-        let signer_alg = keys
-            .into_iter()
-            .flatten()
-            .find(|k| k.can_sign())
-            .map(|k| k.material.alg());
-        if signer_alg == Some(Alg::EdDsa) && !compose.with_role(Role::Functions).is_empty() {
-            r.push(
-                Finding::warning("eddsa_functions", r.env_place("JWT_KEYS"))
-                    .variable("JWT_KEYS")
-                    .says(
-                        "Auth signs with EdDSA while the stack has Edge Functions",
-                        "Edge Functions (and supabase-js getClaims) cannot verify Ed25519 tokens",
-                        "rotate to ES256: keyctl migrate --alg ES256",
-                    ),
-            );
-        }
-        // Realtime's healthcheck.
-        for s in compose.with_role(Role::Realtime) {
-            let test = compose.healthcheck_test(&s.name).unwrap_or_default();
-            if test.contains("${ANON_KEY}")
-                && env
-                    .get_nonempty("ANON_KEY")
-                    .is_some_and(|t| !apikey::is_hs256(t))
-            {
-                r.push(Finding::error("realtime_healthcheck", compose_name.clone()).service(&s.name).variable("ANON_KEY").says("realtime's healthcheck sends ANON_KEY, which is no longer an HS256 token", "realtime's management endpoint accepts only HS256: the container is reported unhealthy", format!("point the healthcheck at an HS256 token signed with JWT_SECRET (keyctl migrate sets {} when it revokes the legacy key)", crate::migrate::HEALTHCHECK_VAR)));
-            }
+    }
+}
+
+/// EdDSA signing while the stack has Edge Functions.
+fn eddsa_with_functions(
+    r: &mut Report<'_>,
+    compose_file: &ComposeFile,
+    keys: Option<&Vec<crate::jwk::Jwk>>,
+) {
+    let compose = &compose_file.doc;
+    let signer_alg = keys
+        .into_iter()
+        .flatten()
+        .find(|k| k.can_sign())
+        .map(|k| k.material.alg());
+    if signer_alg == Some(Alg::EdDsa) && !compose.with_role(Role::Functions).is_empty() {
+        r.push(
+            Finding::warning("eddsa_functions", r.env_place("JWT_KEYS"))
+                .variable("JWT_KEYS")
+                .says(
+                    "Auth signs with EdDSA while the stack has Edge Functions",
+                    "Edge Functions (and supabase-js getClaims) cannot verify Ed25519 tokens",
+                    "rotate to ES256: keyctl migrate --alg ES256",
+                ),
+        );
+    }
+}
+
+/// Realtime's healthcheck still sends an `ANON_KEY` that is no longer HS256.
+fn realtime_healthcheck(r: &mut Report<'_>, compose_file: &ComposeFile) {
+    let env = &r.project.env;
+    let compose_name = compose_file.path.display().to_string();
+    let compose = &compose_file.doc;
+    for s in compose.with_role(Role::Realtime) {
+        let test = compose.healthcheck_test(&s.name).unwrap_or_default();
+        if test.contains("${ANON_KEY}")
+            && env
+                .get_nonempty("ANON_KEY")
+                .is_some_and(|t| !apikey::is_hs256(t))
+        {
+            r.push(Finding::error("realtime_healthcheck", compose_name.clone()).service(&s.name).variable("ANON_KEY").says("realtime's healthcheck sends ANON_KEY, which is no longer an HS256 token", "realtime's management endpoint accepts only HS256: the container is reported unhealthy", format!("point the healthcheck at an HS256 token signed with JWT_SECRET (keyctl migrate sets {} when it revokes the legacy key)", crate::migrate::HEALTHCHECK_VAR)));
         }
     }
 }

@@ -13,17 +13,17 @@ use jiff::{SignedDuration, Timestamp};
 use crate::phase::Phase;
 
 /// Exit codes, as documented in the README and SPEC §5.
-pub mod exit {
+pub(crate) mod exit {
     /// Done, or nothing to do.
-    pub const OK: u8 = 0;
+    pub(crate) const OK: u8 = 0;
     /// A check ran and found problems.
-    pub const PROBLEMS: u8 = 1;
+    pub(crate) const PROBLEMS: u8 = 1;
     /// Usage error or bad input.
-    pub const USAGE: u8 = 2;
+    pub(crate) const USAGE: u8 = 2;
     /// Refused as unsafe.
-    pub const UNSAFE: u8 = 3;
+    pub(crate) const UNSAFE: u8 = 3;
     /// The environment prevented it (I/O, a lock held elsewhere).
-    pub const IO: u8 = 4;
+    pub(crate) const IO: u8 = 4;
 }
 
 /// Everything that can stop a keyctl command.
@@ -72,7 +72,7 @@ pub enum Refusal {
     /// A wait of SPEC §3 is not over.
     #[error(
         "not yet: {what}; allowed at {at} ({} left). Nothing was written; --force skips the wait",
-        crate::lifecycle::human(*remaining)
+        crate::phase::human(*remaining)
     )]
     NotDue {
         /// What is waited for.
@@ -257,7 +257,7 @@ fn strip_os_code(s: &str) -> String {
 }
 
 /// Result alias used across keyctl.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {

@@ -42,7 +42,7 @@ impl Restarts {
 
 /// A change ready to show and apply.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// What is done (names the backup directory and the journal).
     pub step: Step,
     /// The headline shown above the summary.
@@ -69,7 +69,7 @@ pub struct Plan {
 
 /// What a planner concluded.
 #[derive(Debug)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Nothing to do: the full line to print (`nothing to do: …`).
     Nothing(String),
     /// A change to show and apply.
@@ -77,7 +77,7 @@ pub enum Decision {
 }
 
 /// A pure planner: reads only the loaded project, never the disk, never prints.
-pub trait Planner {
+pub(crate) trait Planner {
     /// Plans the change against `project` at `now`. Refusals are `Err(Error::Refused(_))`.
     ///
     /// # Errors
@@ -103,7 +103,7 @@ pub trait Planner {
 
 /// How the user wants the change applied.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Mode {
+pub(crate) struct Mode {
     /// Apply without asking (never prompts).
     pub yes: bool,
     /// Show the plan and the diff, write nothing.
@@ -120,7 +120,7 @@ enum Looked {
 ///
 /// # Errors
 /// Whatever the planner refuses, no confirmation (exit 2), the lock (4), I/O (4).
-pub fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
+pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
     planner.check_before_load(loc)?;
     let now = clock::now()?;
     let mut project = Project::load(loc, now)?;
@@ -319,7 +319,7 @@ fn recover_pending(project: &Project, dry_run: bool) -> Result<bool> {
 ///
 /// # Errors
 /// No terminal and no `--yes`, or the user said no.
-pub fn confirm(yes: bool, question: &str) -> Result<()> {
+pub(crate) fn confirm(yes: bool, question: &str) -> Result<()> {
     if yes {
         return Ok(());
     }

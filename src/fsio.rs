@@ -5,6 +5,9 @@
 //! private files 0600 from the first byte, and replace through a temporary file in the same
 //! directory that is synced and then renamed, so a crash leaves the old or the new file.
 
+// The one module that touches the filesystem and starts processes.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

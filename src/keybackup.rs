@@ -61,26 +61,26 @@ use zeroize::Zeroizing;
 use crate::b64;
 
 /// The key management algorithm keyctl writes and reads.
-pub const ALG: &str = "PBES2-HS256+A128KW";
+pub(crate) const ALG: &str = "PBES2-HS256+A128KW";
 /// The content encryption keyctl writes.
-pub const ENC: &str = "A256GCM";
+pub(crate) const ENC: &str = "A256GCM";
 /// PBKDF2 iterations keyctl writes (OWASP 2023 for PBKDF2-HMAC-SHA256).
-pub const ITERATIONS: u32 = 600_000;
+pub(crate) const ITERATIONS: u32 = 600_000;
 /// Fewest iterations accepted on import (RFC 7518 §4.8.1.2 recommends at least 1000).
-pub const MIN_ITERATIONS: u32 = 1_000;
+pub(crate) const MIN_ITERATIONS: u32 = 1_000;
 /// Most iterations accepted on import: more would keep the CPU busy for minutes.
-pub const MAX_ITERATIONS: u32 = 10_000_000;
+pub(crate) const MAX_ITERATIONS: u32 = 10_000_000;
 /// Shortest password `export` accepts, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 12;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 12;
 /// The `format` member of the payload.
-pub const FORMAT: &str = "keyctl-key-backup";
+pub(crate) const FORMAT: &str = "keyctl-key-backup";
 /// The payload version keyctl writes and reads.
-pub const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 1;
 /// The `typ` header member keyctl writes (not required on import).
-pub const TYP: &str = "keyctl-backup";
+pub(crate) const TYP: &str = "keyctl-backup";
 
 /// Largest backup file accepted (a few kilobytes in practice; RSA-4096 sets stay far below).
-pub const MAX_FILE_LEN: usize = 1024 * 1024;
+pub(crate) const MAX_FILE_LEN: usize = 1024 * 1024;
 
 const SALT_LEN: usize = 16;
 const IV_LEN: usize = 12;
@@ -89,7 +89,7 @@ const KEK_LEN: usize = 16;
 
 /// Why a backup cannot be read. Never holds key material or the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BackupError {
+pub(crate) enum BackupError {
     /// Not a backup keyctl can read (structure, header, payload).
     #[error("{0}")]
     Malformed(String),
@@ -104,7 +104,7 @@ fn malformed(msg: impl Into<String>) -> BackupError {
 
 /// The content encryption of a backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enc {
+pub(crate) enum Enc {
     /// AES-128-GCM.
     A128Gcm,
     /// AES-256-GCM (what keyctl writes).
@@ -122,7 +122,7 @@ impl Enc {
 
 /// A parsed, still encrypted backup: the header is checked, nothing is decrypted.
 #[derive(Debug, Clone)]
-pub struct Sealed {
+pub(crate) struct Sealed {
     protected: String,
     /// The content encryption.
     pub enc: Enc,
@@ -160,7 +160,7 @@ fn random<const N: usize>() -> [u8; N] {
 ///
 /// `iterations` is [`ITERATIONS`] for every file keyctl writes; unit tests pass fewer.
 #[must_use]
-pub fn seal(plaintext: &[u8], password: &[u8], iterations: u32) -> String {
+pub(crate) fn seal(plaintext: &[u8], password: &[u8], iterations: u32) -> String {
     let p2s: [u8; SALT_LEN] = random();
     let header = json!({
         "alg": ALG,
@@ -202,7 +202,7 @@ impl Sealed {
     ///
     /// # Errors
     /// Anything but five base64url parts with a header keyctl accepts (see the module docs).
-    pub fn parse(text: &str) -> Result<Sealed, BackupError> {
+    pub(crate) fn parse(text: &str) -> Result<Sealed, BackupError> {
         let text = text.trim_end_matches(['\n', '\r']);
         if text.len() > MAX_FILE_LEN {
             return Err(malformed("is too large for a key backup"));
@@ -313,7 +313,7 @@ impl Sealed {
     ///
     /// # Errors
     /// [`BackupError::Decrypt`] for a wrong password or a changed file.
-    pub fn open(&self, password: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackupError> {
+    pub(crate) fn open(&self, password: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackupError> {
         let kek = derive_kek(password, &self.salt_input, self.iterations);
         let mut cek = Zeroizing::new(vec![0u8; self.enc.key_len()]);
         KwAes128::new_from_slice(&kek[..])
@@ -339,7 +339,7 @@ impl Sealed {
 
 /// What a backup holds.
 #[derive(Clone)]
-pub struct Contents {
+pub(crate) struct Contents {
     /// When the backup was made.
     pub created: Timestamp,
     /// The migration phase keyctl saw when exporting, if it could tell.
@@ -384,7 +384,7 @@ impl Contents {
     ///
     /// # Errors
     /// `jwt_keys` that is not a JSON array, or neither value present.
-    pub fn render(&self) -> Result<Zeroizing<String>, BackupError> {
+    pub(crate) fn render(&self) -> Result<Zeroizing<String>, BackupError> {
         if self.jwt_keys.is_none() && self.jwt_secret.is_none() {
             return Err(malformed("a backup needs JWT_KEYS or JWT_SECRET"));
         }
@@ -425,7 +425,7 @@ impl Contents {
     /// # Errors
     /// Not JSON, another format or version, unknown or mistyped members, neither
     /// `JWT_KEYS` nor `JWT_SECRET`.
-    pub fn parse(plaintext: &[u8]) -> Result<Contents, BackupError> {
+    pub(crate) fn parse(plaintext: &[u8]) -> Result<Contents, BackupError> {
         let value: Value = serde_json::from_slice(plaintext)
             .map_err(|_| malformed("the decrypted payload is not JSON"))?;
         let Value::Object(obj) = value else {

@@ -1,33 +1,37 @@
 //! keyctl: JWT signing keys, JWKS and the asymmetric-key migration for self-hosted Supabase.
 //!
 //! `main` only calls [`run`]; everything else lives here so tests can drive it directly.
-//! See `docs/ARCHITECTURE.md` for the map of modules.
+//! The public modules are the library's stable surface (key material, JWK/JWS, the key sets,
+//! the `.env` and compose documents, the migration's names); the rest is the tool itself
+//! and crate-private. See `docs/ARCHITECTURE.md` for the map of modules.
+
+#![warn(unreachable_pub)]
 
 pub mod apikey;
 pub mod b64;
-pub mod change;
-pub mod cli;
-pub mod clock;
-pub mod cmd;
+pub(crate) mod change;
+pub(crate) mod cli;
+pub(crate) mod clock;
+pub(crate) mod cmd;
 pub mod compose;
-pub mod doctor;
+pub(crate) mod doctor;
 pub mod envfile;
-pub mod error;
-pub mod flow;
+pub(crate) mod error;
+pub(crate) mod flow;
 pub mod fsio;
 pub mod jwk;
 pub mod jws;
 pub mod key;
-pub mod keybackup;
+pub(crate) mod keybackup;
 pub mod keyset;
-pub mod lifecycle;
+pub(crate) mod lifecycle;
 pub mod migrate;
-pub mod phase;
-pub mod project;
-pub mod restore;
-pub mod state;
-pub mod ui;
-pub mod verifier;
+pub(crate) mod phase;
+pub(crate) mod project;
+pub(crate) mod restore;
+pub(crate) mod state;
+pub(crate) mod ui;
+pub(crate) mod verifier;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

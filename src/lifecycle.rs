@@ -10,11 +10,11 @@ use crate::keyset::is_legacy;
 use crate::state::State;
 
 /// Wait between publishing a key and signing with it: two 10-minute JWKS caches.
-pub const PUBLISH_WAIT: SignedDuration = SignedDuration::from_mins(20);
+pub(crate) const PUBLISH_WAIT: SignedDuration = SignedDuration::from_mins(20);
 /// Added to `JWT_EXPIRY` before the previous key may be revoked.
-pub const REVOKE_GRACE: SignedDuration = SignedDuration::from_mins(20);
+pub(crate) const REVOKE_GRACE: SignedDuration = SignedDuration::from_mins(20);
 
-pub use crate::phase::Phase;
+pub(crate) use crate::phase::Phase;
 
 /// A key in `JWT_KEYS` with its kid (`None`: the legacy secret).
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct Snapshot {
 /// Why the phase cannot be told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Undetermined(pub String);
+pub(crate) struct Undetermined(pub String);
 
 fn slot(k: &Jwk) -> Slot {
     Slot {
@@ -66,7 +66,7 @@ fn slot(k: &Jwk) -> Slot {
 /// # Errors
 /// More keys than one migration step involves, or two asymmetric keys that the state file
 /// cannot tell apart.
-pub fn derive(keys: &[Jwk], state: &State) -> Result<Snapshot, Undetermined> {
+pub(crate) fn derive(keys: &[Jwk], state: &State) -> Result<Snapshot, Undetermined> {
     let Some(signer) = keys.iter().find(|k| k.can_sign()) else {
         if keys.is_empty() {
             return Ok(Snapshot {
@@ -117,7 +117,7 @@ pub fn derive(keys: &[Jwk], state: &State) -> Result<Snapshot, Undetermined> {
 /// What the state file's last event says differently from the files (empty when it agrees,
 /// or when there is no record).
 #[must_use]
-pub fn disagreements(snap: &Snapshot, state: &State) -> Vec<String> {
+pub(crate) fn disagreements(snap: &Snapshot, state: &State) -> Vec<String> {
     let Some(last) = state.events.last() else {
         return Vec::new();
     };
@@ -149,13 +149,13 @@ pub fn disagreements(snap: &Snapshot, state: &State) -> Vec<String> {
 
 /// Whether the state file has a record and its last event says what the files say.
 #[must_use]
-pub fn record_agrees(snap: &Snapshot, state: &State) -> bool {
+pub(crate) fn record_agrees(snap: &Snapshot, state: &State) -> bool {
     !state.events.is_empty() && disagreements(snap, state).is_empty()
 }
 
 /// The key list after a step, with the index of the signer.
 #[derive(Debug, Clone)]
-pub struct KeyList {
+pub(crate) struct KeyList {
     /// Keys in `JWT_KEYS` order.
     pub keys: Vec<Slot>,
     /// Index of the signing key.
@@ -165,7 +165,7 @@ pub struct KeyList {
 impl KeyList {
     /// `(material, kid)` pairs for rendering.
     #[must_use]
-    pub fn pairs(&self) -> Vec<(Material, Option<String>)> {
+    pub(crate) fn pairs(&self) -> Vec<(Material, Option<String>)> {
         self.keys
             .iter()
             .map(|s| (s.material.clone(), s.kid.clone()))
@@ -175,7 +175,7 @@ impl KeyList {
 
 /// Step 1: publish `new` beside the current signer (the legacy secret in a legacy project).
 #[must_use]
-pub fn publish(current: Slot, new: Slot) -> KeyList {
+pub(crate) fn publish(current: Slot, new: Slot) -> KeyList {
     KeyList {
         keys: vec![current, new],
         signer: 0,
@@ -184,7 +184,7 @@ pub fn publish(current: Slot, new: Slot) -> KeyList {
 
 /// Step 2: the new key signs, the previous key verifies.
 #[must_use]
-pub fn switch(previous: Slot, new: Slot) -> KeyList {
+pub(crate) fn switch(previous: Slot, new: Slot) -> KeyList {
     KeyList {
         keys: vec![previous, new],
         signer: 1,
@@ -193,7 +193,7 @@ pub fn switch(previous: Slot, new: Slot) -> KeyList {
 
 /// Step 3, or the end of a rotation: only `signer` remains.
 #[must_use]
-pub fn alone(signer: Slot) -> KeyList {
+pub(crate) fn alone(signer: Slot) -> KeyList {
     KeyList {
         keys: vec![signer],
         signer: 0,
@@ -203,7 +203,7 @@ pub fn alone(signer: Slot) -> KeyList {
 /// When the step after `phase` is allowed, given when the current phase began and the
 /// project's `JWT_EXPIRY` (seconds).
 #[must_use]
-pub fn due_at(phase: Phase, since: Timestamp, jwt_expiry_secs: i64) -> Option<Timestamp> {
+pub(crate) fn due_at(phase: Phase, since: Timestamp, jwt_expiry_secs: i64) -> Option<Timestamp> {
     match phase {
         Phase::DualVerify => Some(since + PUBLISH_WAIT),
         Phase::Switched => Some(since + SignedDuration::from_secs(jwt_expiry_secs) + REVOKE_GRACE),
@@ -211,17 +211,7 @@ pub fn due_at(phase: Phase, since: Timestamp, jwt_expiry_secs: i64) -> Option<Ti
     }
 }
 
-/// "1h 5m" style rendering of a remaining wait.
-#[must_use]
-pub fn human(d: SignedDuration) -> String {
-    let secs = d.as_secs().max(0);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, m) => format!("{m}m {s}s"),
-        (h, m) => format!("{h}h {m}m"),
-    }
-}
+pub(crate) use crate::phase::human;
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,10 @@
-//! The names of the lifecycle: the four phases a project can be in (SPEC §3) and the steps
-//! keyctl records. Plain types with their stable spellings (state file, `--json`, backup
+//! The names of the lifecycle: the four phases a project can be in (SPEC §3), the steps
+//! keyctl records, and how a wait is said to people. Plain types with their stable spellings (state file, `--json`, backup
 //! directory names); no logic, no I/O.
 
 use std::fmt;
 
+use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
 /// A migration phase, as `migrate status --json` and the state file name it.
@@ -85,6 +86,18 @@ impl Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// "1h 5m" style rendering of a remaining wait.
+#[must_use]
+pub(crate) fn human(d: SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m {s}s"),
+        (h, m) => format!("{h}h {m}m"),
     }
 }
 

@@ -26,7 +26,7 @@ use crate::state::{Event, State};
 
 /// An import: the opened backup and where it came from.
 #[derive(Debug)]
-pub struct Restore {
+pub(crate) struct Restore {
     /// The backup's contents.
     pub contents: Contents,
     /// Its `JWT_KEYS`, validated.
@@ -155,7 +155,7 @@ impl Planner for Restore {
 ///
 /// # Errors
 /// No such file (exit 4).
-pub fn require_env(loc: &Locator) -> Result<()> {
+pub(crate) fn require_env(loc: &Locator) -> Result<()> {
     let env_path = project::env_path(loc.dir.as_deref(), loc.env_file.as_deref())?;
     if !fsio::exists(&env_path) {
         return Err(Error::Io {
@@ -269,7 +269,7 @@ impl Restore {
 
 /// Parses and checks a key set and secret as they would be written: `JWT_KEYS` strictly,
 /// then every rule of SPEC §1 with `JWT_JWKS` derived from it. An empty set (`[]`) is none.
-pub fn validate(
+pub(crate) fn validate(
     keys: Option<&str>,
     secret: Option<&str>,
     place: &dyn Fn(&str) -> String,
@@ -299,7 +299,7 @@ pub fn validate(
 
 /// `ES256 kid X (signing), HS256 legacy`: a secret-free list of a set.
 #[must_use]
-pub fn describe_keys(keys: &[Jwk]) -> String {
+pub(crate) fn describe_keys(keys: &[Jwk]) -> String {
     keys.iter()
         .map(|k| {
             format!(

@@ -16,10 +16,10 @@ use serde_json::Value;
 use crate::phase::{Phase, Step};
 
 /// The format version keyctl writes and reads.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// Directory beside `.env` that holds the state, the lock and the backups.
-pub const DIR: &str = ".keyctl";
+pub(crate) const DIR: &str = ".keyctl";
 
 /// A step that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,7 +200,7 @@ fn strip_position(s: &str) -> String {
 
 /// `.keyctl/` for the project whose `.env` is `env_path`.
 #[must_use]
-pub fn dir_for(env_path: &Path) -> PathBuf {
+pub(crate) fn dir_for(env_path: &Path) -> PathBuf {
     env_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

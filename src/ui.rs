@@ -1,6 +1,9 @@
 //! The only module that prints or asks: stdout for results, stderr for notes, warnings,
 //! errors and progress, and dialoguer prompts only when both stdin and stderr are terminals.
 //! Colour is used on a terminal and never when `NO_COLOR` is set.
+
+// The one module that talks to the terminal.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{self, IsTerminal, Write};
@@ -10,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Writes a result to stdout. A closed pipe (`keyctl … | head`) is not an error.
-pub fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     let mut stdout = io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
@@ -24,9 +27,20 @@ pub fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// Standard output for a stream of results (`token verify -`), buffered; the caller writes
+/// lines it has cleaned with [`clean`].
+pub(crate) fn output() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
+/// Standard input, for commands that read tokens from it.
+pub(crate) fn input() -> std::io::StdinLock<'static> {
+    std::io::stdin().lock()
+}
+
 /// `text` in an ANSI colour when stdout is a terminal and `NO_COLOR` is unset.
 #[must_use]
-pub fn paint(text: &str, code: &str) -> String {
+pub(crate) fn paint(text: &str, code: &str) -> String {
     if io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {
@@ -42,7 +56,7 @@ fn colour() -> bool {
 /// file or a token (a kid, a claim) can neither break a one-line message nor drive the
 /// terminal.
 #[must_use]
-pub fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_owned();
     }
@@ -74,30 +88,30 @@ fn tagged(tag: &str, code: &str, text: &str) {
 }
 
 /// An error line: `error: …`.
-pub fn error(text: &str) {
+pub(crate) fn error(text: &str) {
     tagged("error:", "1;31", text);
 }
 
 /// A warning line: `warning: …`.
-pub fn warn(text: &str) {
+pub(crate) fn warn(text: &str) {
     tagged("warning:", "1;33", text);
 }
 
 /// An informational line on stderr.
-pub fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     err_line(text);
 }
 
 /// Whether keyctl may ask questions: stdin and stderr are both terminals.
 #[must_use]
-pub fn interactive() -> bool {
+pub(crate) fn interactive() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
 /// Asks the user to pick one of `items` (returns its index), starting on `default`.
 /// `None` when the prompt could not be shown or was cancelled.
 #[must_use]
-pub fn select(prompt: &str, items: &[&str], default: usize) -> Option<usize> {
+pub(crate) fn select(prompt: &str, items: &[&str], default: usize) -> Option<usize> {
     dialoguer::Select::new()
         .with_prompt(prompt)
         .items(items)
@@ -109,7 +123,7 @@ pub fn select(prompt: &str, items: &[&str], default: usize) -> Option<usize> {
 
 /// Asks a yes/no question on the terminal (default no). `None` when it could not be asked.
 #[must_use]
-pub fn confirm(question: &str) -> Option<bool> {
+pub(crate) fn confirm(question: &str) -> Option<bool> {
     dialoguer::Confirm::new()
         .with_prompt(question)
         .default(false)
@@ -121,7 +135,10 @@ pub fn confirm(question: &str) -> Option<bool> {
 /// Asks for a password on the terminal without echo. With `confirm_min = Some(n)` it is asked
 /// twice and must be at least `n` characters. `None` when cancelled or no terminal.
 #[must_use]
-pub fn password(prompt: &str, confirm_min: Option<usize>) -> Option<zeroize::Zeroizing<String>> {
+pub(crate) fn password(
+    prompt: &str,
+    confirm_min: Option<usize>,
+) -> Option<zeroize::Zeroizing<String>> {
     let mut p = dialoguer::Password::new().with_prompt(prompt);
     if let Some(min) = confirm_min {
         p = p
@@ -139,7 +156,11 @@ pub fn password(prompt: &str, confirm_min: Option<usize>) -> Option<zeroize::Zer
 
 /// Runs `work`, showing an elapsed-time line on stderr while it runs when stderr is a
 /// terminal and `show` is set.
-pub fn with_progress<T: Send>(label: &str, show: bool, work: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn with_progress<T: Send>(
+    label: &str,
+    show: bool,
+    work: impl FnOnce() -> T + Send,
+) -> T {
     if !show || !io::stderr().is_terminal() {
         return work();
     }

@@ -16,7 +16,7 @@ use crate::key::{Alg, Material};
 use crate::keyset;
 
 /// Clock skew every verifier tolerates on `exp`/`nbf`/`iat`.
-pub const SKEW: SignedDuration = SignedDuration::from_secs(30);
+pub(crate) const SKEW: SignedDuration = SignedDuration::from_secs(30);
 
 /// One service's verification setup.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub struct Known {
 
 /// A service's decision on a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Accepted, by this key.
     Valid {
         /// Which key verified it.
@@ -75,7 +75,7 @@ impl Verdict {
 
     /// Whether the token was accepted.
     #[must_use]
-    pub fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         matches!(self, Verdict::Valid { .. })
     }
 }
@@ -113,7 +113,7 @@ fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
 
 /// The views of every keyctl-relevant service in the compose file.
 #[must_use]
-pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
+pub(crate) fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
     let mut out = Vec::new();
     for service in compose.services() {
         let Some(role) = service.role else { continue };
@@ -230,7 +230,7 @@ pub fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
 
 /// Views as SPEC §2 wires a project, from `.env` alone (when there is no compose file).
 #[must_use]
-pub fn expected_views(env: &EnvFile) -> Vec<View> {
+pub(crate) fn expected_views(env: &EnvFile) -> Vec<View> {
     let secret = env.get_nonempty("JWT_SECRET").map(keyset::legacy_material);
     let set = |var: &str| -> Vec<Jwk> {
         env.get_nonempty(var)
@@ -299,7 +299,7 @@ fn label(k: &Jwk) -> String {
 /// Decides whether `view`'s service accepts the decoded token at `now`, and why not.
 /// `known` are keys that may explain a bad signature; `role` is the role the caller expects.
 #[must_use]
-pub fn verify(
+pub(crate) fn verify(
     view: &View,
     token: &Decoded<'_>,
     now: Timestamp,
@@ -312,7 +312,7 @@ pub fn verify(
 /// Signature checks already done on one token, so that services sharing a key (the usual
 /// case: every verifier reads the same JWT_JWKS) cost one verification, not five.
 #[derive(Default)]
-pub struct SigCache {
+pub(crate) struct SigCache {
     seen: Vec<([u8; 32], bool)>,
 }
 
@@ -338,7 +338,7 @@ impl SigCache {
 /// [`verify`] sharing signature checks across the services through `cache` (one cache per
 /// token).
 #[must_use]
-pub fn verify_cached(
+pub(crate) fn verify_cached(
     view: &View,
     token: &Decoded<'_>,
     now: Timestamp,
@@ -346,32 +346,47 @@ pub fn verify_cached(
     role: Option<&str>,
     cache: &mut SigCache,
 ) -> Verdict {
+    let alg = match accepted_alg(view, token, known) {
+        Ok(alg) => alg,
+        Err(verdict) => return verdict,
+    };
+    let key = match verifying_key(view, token, alg, known, cache) {
+        Ok(key) => key,
+        Err(verdict) => return verdict,
+    };
+    claims_verdict(token, now, role).unwrap_or(Verdict::Valid { key })
+}
+
+/// Who signed with `alg` among the keys keyctl knows, for "it was signed with …".
+fn signed_with(known: &[Known], token: &Decoded<'_>, alg: Alg) -> String {
+    known
+        .iter()
+        .find(|k| k.material.alg() == alg && token.verifies_with(&k.material))
+        .map_or(String::new(), |k| {
+            format!("; it was signed with {}", k.label)
+        })
+}
+
+/// The token's algorithm, when the service accepts it.
+fn accepted_alg(view: &View, token: &Decoded<'_>, known: &[Known]) -> Result<Alg, Verdict> {
     let Some(alg_name) = token.alg() else {
-        return Verdict::reject("malformed", "the header has no alg");
+        return Err(Verdict::reject("malformed", "the header has no alg"));
     };
     if alg_name.eq_ignore_ascii_case("none") {
-        return Verdict::reject(
+        return Err(Verdict::reject(
             "alg_none",
             "alg \"none\": unsigned tokens are never accepted",
-        );
+        ));
     }
     let Ok(alg) = alg_name.parse::<Alg>() else {
-        return Verdict::reject(
+        return Err(Verdict::reject(
             "alg_not_accepted",
             format!("alg {alg_name} is not one Supabase uses"),
-        );
-    };
-    let signed_with = || {
-        known
-            .iter()
-            .find(|k| k.material.alg() == alg && token.verifies_with(&k.material))
-            .map_or(String::new(), |k| {
-                format!("; it was signed with {}", k.label)
-            })
+        ));
     };
     if !view.algs.contains(&alg) {
         let accepted: Vec<&str> = view.algs.iter().map(|a| a.as_str()).collect();
-        return Verdict::reject(
+        return Err(Verdict::reject(
             "alg_not_accepted",
             format!(
                 "{} does not accept {alg}: it reads {} and accepts {}{}",
@@ -386,10 +401,21 @@ pub fn verify_cached(
                 } else {
                     accepted.join(", ")
                 },
-                signed_with()
+                signed_with(known, token, alg)
             ),
-        );
+        ));
     }
+    Ok(alg)
+}
+
+/// The key of the service that verifies the token's signature (its label).
+fn verifying_key(
+    view: &View,
+    token: &Decoded<'_>,
+    alg: Alg,
+    known: &[Known],
+    cache: &mut SigCache,
+) -> Result<String, Verdict> {
     let verified_by: Option<String> = match token.kid() {
         Some(kid) => {
             let Some(key) = view.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
@@ -406,16 +432,16 @@ pub fn verify_cached(
                 if let Some(k) = known.iter().find(|k| k.kid.as_deref() == Some(kid)) {
                     reason.push_str(&format!("; kid {kid} is {}", k.label));
                 }
-                return Verdict::reject("unknown_kid", reason);
+                return Err(Verdict::reject("unknown_kid", reason));
             };
             if key.material.alg() != alg {
-                return Verdict::reject(
+                return Err(Verdict::reject(
                     "alg_mismatch",
                     format!(
                         "kid {kid} is an {} key but the token says {alg}",
                         key.material.alg()
                     ),
-                );
+                ));
             }
             cache.check(token, &key.material).then(|| label(key))
         }
@@ -440,22 +466,27 @@ pub fn verify_cached(
         }
     };
     let Some(key) = verified_by else {
-        return Verdict::reject(
+        return Err(Verdict::reject(
             "bad_signature",
             format!(
                 "signature matches no key {} trusts ({}){}",
                 view.service,
                 view.source,
-                signed_with()
+                signed_with(known, token, alg)
             ),
-        );
+        ));
     };
+    Ok(key)
+}
+
+/// The claim checks after a good signature: `exp`, `nbf`, `iat` (with skew) and the role.
+fn claims_verdict(token: &Decoded<'_>, now: Timestamp, role: Option<&str>) -> Option<Verdict> {
     let claim = |name: &str| token.claims.get(name).and_then(Value::as_i64);
     let t = now.as_second();
     if let Some(exp) = claim("exp")
         && exp + SKEW.as_secs() < t
     {
-        return Verdict::reject(
+        return Some(Verdict::reject(
             "expired",
             format!(
                 "expired at {} ({} ago; {}s of clock skew allowed)",
@@ -463,41 +494,41 @@ pub fn verify_cached(
                 crate::lifecycle::human(SignedDuration::from_secs(t - exp)),
                 SKEW.as_secs()
             ),
-        );
+        ));
     }
     if let Some(nbf) = claim("nbf")
         && nbf - SKEW.as_secs() > t
     {
-        return Verdict::reject(
+        return Some(Verdict::reject(
             "not_yet_valid",
             format!(
                 "not valid before {} (in {})",
                 ts(nbf),
                 crate::lifecycle::human(SignedDuration::from_secs(nbf - t))
             ),
-        );
+        ));
     }
     if let Some(iat) = claim("iat")
         && iat - SKEW.as_secs() > t
     {
-        return Verdict::reject(
+        return Some(Verdict::reject(
             "not_yet_valid",
             format!("issued in the future ({}): check the clocks", ts(iat)),
-        );
+        ));
     }
     if let Some(want) = role {
         let got = token.claims.get("role").and_then(Value::as_str);
         if got != Some(want) {
-            return Verdict::reject(
+            return Some(Verdict::reject(
                 "wrong_role",
                 format!(
                     "role is {}, expected {want}",
                     got.map_or("missing".into(), |g| format!("{g:?}"))
                 ),
-            );
+            ));
         }
     }
-    Verdict::Valid { key }
+    None
 }
 
 fn ts(secs: i64) -> String {

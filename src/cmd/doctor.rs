@@ -16,7 +16,7 @@ use crate::ui;
 #[command(
     after_help = "Exit status: 0 no errors (warnings allowed), 1 at least one error.\nExamples:\n  keyctl doctor --project /srv/supabase\n  keyctl doctor --project /srv/supabase --json | jq '.findings[] | select(.severity == \"error\")'"
 )]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     #[command(flatten)]
     project: ProjectArgs,
     /// Machine-readable output (docs/JSON.md).
@@ -29,7 +29,7 @@ impl DoctorArgs {
     ///
     /// # Errors
     /// Errors found (exit 1), unreadable input (2, 4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         let now = clock::now()?;
         let project = Project::load(&self.project.locator(), now)?;
         project.compose_if_present()?;

@@ -73,7 +73,7 @@ use crate::ui;
 /// The step name of an import in the state file's journal and its backup directory.
 /// Where the password comes from (never the command line itself).
 #[derive(Debug, Clone, Args)]
-pub struct PasswordArgs {
+pub(crate) struct PasswordArgs {
     /// Read the password from the first line of FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
     pub password_file: Option<PathBuf>,
@@ -87,7 +87,7 @@ pub struct PasswordArgs {
 #[command(
     after_help = "The backup is a JWE (PBES2-HS256+A128KW, 600000 PBKDF2 iterations, A256GCM) holding JWT_KEYS and JWT_SECRET; any JOSE library opens it with the password.\nThe password comes from a prompt, --password-file or --password-env; never from the command line.\nExamples:\n  keyctl export --encrypt --project /srv/supabase --out keys.jwe\n  KEYCTL_BACKUP_PASSWORD=… keyctl export --encrypt --project . --out keys.jwe --password-env KEYCTL_BACKUP_PASSWORD"
 )]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Encrypt the backup with a password. Required: export never writes plaintext private keys.
     #[arg(long)]
     pub encrypt: bool,
@@ -112,7 +112,7 @@ pub struct ExportArgs {
 #[command(
     after_help = "Writes JWT_KEYS, JWT_JWKS (derived) and JWT_SECRET into the project's .env, after a backup, under the lock, with the same guarantees as keyctl migrate.\nExamples:\n  keyctl import --project /srv/supabase --in keys.jwe --dry-run\n  keyctl import --project /srv/supabase --in keys.jwe --password-file /run/secrets/backup --yes"
 )]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     /// The backup written by `keyctl export --encrypt`.
@@ -218,7 +218,7 @@ impl ExportArgs {
     /// # Errors
     /// No `--encrypt`, no or a short password, invalid keys (exit 2); an existing `--out`
     /// without `--force` (exit 3); I/O (exit 4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         if !self.encrypt {
             return Err(Error::usage(
                 "keyctl export writes encrypted backups only: add --encrypt (keyctl never writes plaintext private keys to a new file)",
@@ -356,7 +356,7 @@ impl ImportArgs {
     /// A wrong password, a damaged or invalid backup, no password source, no confirmation
     /// (exit 2); a legacy backup for a project with keys, an interrupted run seen with
     /// `--dry-run` (exit 3); I/O and the lock (exit 4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         let loc = self.project.locator();
         restore::require_env(&loc)?;
         let (contents, keys) = open_backup(&self.input, &self.password)?;

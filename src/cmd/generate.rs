@@ -15,7 +15,7 @@ use crate::{fsio::read_text, ui};
 
 /// How the kid of a new key is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KidFormat {
+pub(crate) enum KidFormat {
     /// A random UUID (what upstream and hosted Supabase use; hosted import requires one).
     Uuid,
     /// The RFC 7638 JWK thumbprint (base64url SHA-256): the same key always gets the same kid.
@@ -24,7 +24,7 @@ pub enum KidFormat {
 
 /// What `generate` prints or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// The private JWK, exactly as Auth reads it in JWT_KEYS.
     Jwk,
     /// The public JWK, as the other services read it in JWT_JWKS.
@@ -42,7 +42,7 @@ pub enum Format {
 #[command(
     after_help = "Examples:\n  keyctl generate                       # ES256 private JWK on stdout\n  keyctl generate --format env >> .env  # JWT_KEYS= and JWT_JWKS= for a new project\n  keyctl generate --alg RS256 --rsa-bits 3072 --format pem --out keys/\n  keyctl generate --from-pem old.pem --format jwk"
 )]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Algorithm: ES256 (default, verified by every Supabase service), RS256, EdDSA or HS256.
     #[arg(long, value_parser = parse_alg)]
     pub alg: Option<Alg>,
@@ -102,7 +102,7 @@ impl GenerateArgs {
     ///
     /// # Errors
     /// Bad input (exit 2), an existing output file (exit 3), I/O (exit 4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         let mut alg = self.alg;
         let mut format = self.format;
         if alg.is_none() && self.from_pem.is_none() && ui::interactive() {

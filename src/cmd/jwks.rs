@@ -18,7 +18,7 @@ use crate::ui;
 
 /// Output form of `jwks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum JwksFormat {
+pub(crate) enum JwksFormat {
     /// `NAME='value'` lines, ready for `.env`.
     Env,
     /// One JSON object keyed by variable name.
@@ -30,7 +30,7 @@ pub enum JwksFormat {
 #[command(
     after_help = "Examples:\n  keyctl jwks --project /srv/supabase            # JWT_JWKS derived from JWT_KEYS\n  keyctl jwks --check --project /srv/supabase    # exit 1 and one line per problem\n  JWT_SECRET=… keyctl jwks --key new.pem --legacy-secret-env JWT_SECRET --signing-kid legacy"
 )]
-pub struct JwksArgs {
+pub(crate) struct JwksArgs {
     /// Project directory holding `.env`.
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -62,7 +62,7 @@ impl JwksArgs {
     ///
     /// # Errors
     /// Problems found by --check (exit 1), bad input (exit 2), I/O (exit 4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         if self.check {
             return self.check_project();
         }

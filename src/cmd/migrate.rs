@@ -17,7 +17,7 @@ use crate::ui;
 
 /// A phase named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Target {
+pub(crate) enum Target {
     /// New key published, previous key signing.
     DualVerify,
     /// New key signing.
@@ -38,7 +38,7 @@ impl Target {
 
 /// Flags of every command that writes.
 #[derive(Debug, Clone, Args)]
-pub struct WriteArgs {
+pub(crate) struct WriteArgs {
     /// Apply without asking (for CI); never prompts.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -59,7 +59,7 @@ pub struct WriteArgs {
     args_conflicts_with_subcommands = true,
     after_help = "Steps (one per run): legacy -> dual-verify -> switched -> revoked; once asymmetric, the next run starts a rotation.\nExamples:\n  keyctl migrate status --project /srv/supabase\n  keyctl migrate --project /srv/supabase --dry-run\n  keyctl migrate --project /srv/supabase --yes\n  KEYCTL_NOW=2026-12-01T14:00:00Z keyctl migrate --project ./rehearsal --yes --remint-api-keys"
 )]
-pub struct MigrateArgs {
+pub(crate) struct MigrateArgs {
     #[command(subcommand)]
     action: Option<Action>,
     #[command(flatten)]
@@ -108,7 +108,7 @@ enum Action {
 impl WriteArgs {
     /// How the flow applies the change.
     #[must_use]
-    pub fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         Mode {
             yes: self.yes,
             dry_run: self.dry_run,
@@ -117,7 +117,7 @@ impl WriteArgs {
 
     /// `request` with this command line's force and consent.
     #[must_use]
-    pub fn migration(&self, request: Request) -> Migration {
+    pub(crate) fn migration(&self, request: Request) -> Migration {
         Migration {
             force: self.force,
             remint: self.remint_api_keys,
@@ -131,7 +131,7 @@ impl MigrateArgs {
     ///
     /// # Errors
     /// Bad input (2), refusals (3), I/O and locks (4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         match self.action {
             Some(Action::Status { project, json }) => status(&project, json),
             Some(Action::Plan { project }) => route(&project),

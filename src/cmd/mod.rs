@@ -1,11 +1,11 @@
 //! One module per subcommand; each holds its clap `Args` and the method that runs it.
-pub mod doctor;
-pub mod export;
-pub mod generate;
-pub mod jwks;
-pub mod migrate;
-pub mod revoke;
-pub mod token;
+pub(crate) mod doctor;
+pub(crate) mod export;
+pub(crate) mod generate;
+pub(crate) mod jwks;
+pub(crate) mod migrate;
+pub(crate) mod revoke;
+pub(crate) mod token;
 
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ use crate::project::Locator;
 
 /// Where the project is: shared by every command that reads `.env` and the compose file.
 #[derive(Debug, Clone, Args)]
-pub struct ProjectArgs {
+pub(crate) struct ProjectArgs {
     /// Project directory holding `.env` and the compose file.
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -30,7 +30,7 @@ pub struct ProjectArgs {
 impl ProjectArgs {
     /// The plain locator the core loads a project from.
     #[must_use]
-    pub fn locator(&self) -> Locator {
+    pub(crate) fn locator(&self) -> Locator {
         Locator {
             dir: self.project.clone(),
             env_file: self.env_file.clone(),

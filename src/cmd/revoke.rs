@@ -18,7 +18,7 @@ use crate::ui;
 #[command(
     after_help = "Examples:\n  keyctl revoke legacy --project /srv/supabase --remint-api-keys --yes\n  keyctl revoke 3f1c…-kid --project /srv/supabase --dry-run"
 )]
-pub struct RevokeArgs {
+pub(crate) struct RevokeArgs {
     /// `legacy` (the JWT_SECRET key) or the kid of the key to revoke.
     pub key: String,
     #[command(flatten)]
@@ -32,7 +32,7 @@ impl RevokeArgs {
     ///
     /// # Errors
     /// The signing key (3), a wait not over (3), no consent (3), an unknown kid (2).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         let loc = self.project.locator();
         let project = Project::load(&loc, clock::now()?)?;
         project.compose_to_edit()?;

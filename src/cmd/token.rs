@@ -21,7 +21,7 @@ const MAX_LINE: usize = 64 * 1024;
 
 /// A service, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ServiceArg {
+pub(crate) enum ServiceArg {
     /// Auth (GoTrue).
     Auth,
     /// PostgREST.
@@ -48,7 +48,7 @@ impl ServiceArg {
 
 /// Roles `token sign` mints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RoleArg {
+pub(crate) enum RoleArg {
     /// `anon`
     Anon,
     /// `authenticated`
@@ -70,7 +70,7 @@ impl RoleArg {
 
 /// Arguments of `keyctl token`.
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     #[command(subcommand)]
     action: TokenAction,
 }
@@ -91,7 +91,7 @@ enum TokenAction {
 
 /// Arguments of `keyctl token verify`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The token, or `-` to read tokens from stdin, one per line.
     token: String,
     #[command(flatten)]
@@ -109,7 +109,7 @@ pub struct VerifyArgs {
 
 /// Arguments of `keyctl token sign`.
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(crate) struct SignArgs {
     #[command(flatten)]
     project: ProjectArgs,
     /// The `role` claim.
@@ -149,7 +149,7 @@ impl TokenArgs {
     ///
     /// # Errors
     /// A rejected token (exit 1), bad input (2), I/O (4).
-    pub fn run(self) -> Result<()> {
+    pub(crate) fn run(self) -> Result<()> {
         match self.action {
             TokenAction::Verify(a) => a.run(),
             TokenAction::Sign(a) => a.run(),
@@ -184,8 +184,7 @@ impl VerifyArgs {
         }
         let known = project.known();
         let mut rejected = 0usize;
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut out = ui::output();
         let mut check = |index: Option<usize>, token: &str, out: &mut dyn Write| -> Result<()> {
             let (value, ok) = self.one(token.trim(), &views, &known, now, index);
             if !ok {
@@ -203,8 +202,7 @@ impl VerifyArgs {
             writeln!(out, "{text}").map_err(|e| Error::io(std::path::Path::new("stdout"), &e))
         };
         if self.token == "-" {
-            let stdin = std::io::stdin();
-            let mut reader = stdin.lock();
+            let mut reader = ui::input();
             let mut line = Vec::new();
             let mut index = 0;
             loop {

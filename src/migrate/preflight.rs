@@ -43,7 +43,7 @@ pub fn wiring_gaps(compose: &ComposeFile) -> Vec<String> {
 ///
 /// # Errors
 /// Refused (exit 3) with what is wrong and what to do; a bad `JWT_EXPIRY` (exit 2).
-pub fn preflight(
+pub(super) fn preflight(
     project: &Project,
     snap: &Snapshot,
     state: &State,

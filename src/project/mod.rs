@@ -21,10 +21,12 @@ use crate::lifecycle::{self, Snapshot};
 use crate::state::State;
 use crate::verifier::{self, Known, View};
 
-pub use self::paths::{COMPOSE_NAMES, OVERRIDE_NAMES, Paths, compose_path, dir_of, env_path};
+pub(crate) use self::paths::{
+    COMPOSE_NAMES, OVERRIDE_NAMES, Paths, compose_path, dir_of, env_path,
+};
 
 /// Longest `JWT_EXPIRY` keyctl accepts (ten years, in seconds).
-pub const MAX_EXPIRY: i64 = 315_360_000;
+pub(crate) const MAX_EXPIRY: i64 = 315_360_000;
 
 /// Where a project is, as the user named it (the command line converts into this).
 #[derive(Debug, Clone, Default)]
@@ -83,7 +85,7 @@ pub struct Facts {
 
 /// A `JWT_SECRET` keyctl replaced, read back from its backup (for explaining signatures).
 #[derive(Debug, Clone)]
-pub struct RetiredSecret {
+pub(crate) struct RetiredSecret {
     /// When it was replaced.
     pub at: Timestamp,
     /// The secret as an HS256 key.
@@ -124,7 +126,7 @@ impl Project {
         let paths = Paths::for_env(&env_path);
         let compose_path = compose_path(&env_path, loc.compose_file.as_deref()).ok();
         let compose = compose_path.clone().map(load_compose);
-        let state = crate::change::load_state(&paths, now);
+        let state = load_state(&paths, now);
         let retired = state
             .as_ref()
             .map_or_else(|_| Vec::new(), |s| retired(&paths, s));
@@ -417,6 +419,17 @@ impl Project {
     }
 }
 
+/// Reads the state file (a missing one is an empty state).
+///
+/// # Errors
+/// Unreadable (exit 4) or invalid (exit 2, naming the file).
+pub(crate) fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
+    let Some(text) = fsio::read_text_if_present(&paths.state)? else {
+        return Ok(State::default());
+    };
+    State::parse(&text, now).map_err(|e| Error::bad(paths.state.display().to_string(), e))
+}
+
 /// Reads and parses the compose file at `path` and the override files beside it.
 fn load_compose(path: PathBuf) -> Result<ComposeFile> {
     let text = fsio::read_text(&path)?;
@@ -489,7 +502,7 @@ fn readable_key_files(dir: &Path) -> Vec<(PathBuf, u32)> {
 ///
 /// # Errors
 /// They disagree (exit 3), with what differs.
-pub fn reconcile(project: &Project, snap: &Snapshot, state: &State) -> Result<()> {
+pub(crate) fn reconcile(project: &Project, snap: &Snapshot, state: &State) -> Result<()> {
     let differs = lifecycle::disagreements(snap, state);
     if differs.is_empty() {
         return Ok(());

@@ -9,7 +9,7 @@ use crate::fsio;
 use crate::state;
 
 /// Compose file names docker compose looks for, in its order of preference.
-pub const COMPOSE_NAMES: [&str; 4] = [
+pub(crate) const COMPOSE_NAMES: [&str; 4] = [
     "compose.yaml",
     "compose.yml",
     "docker-compose.yaml",
@@ -17,7 +17,7 @@ pub const COMPOSE_NAMES: [&str; 4] = [
 ];
 
 /// Compose override files docker compose loads beside the main file.
-pub const OVERRIDE_NAMES: [&str; 4] = [
+pub(crate) const OVERRIDE_NAMES: [&str; 4] = [
     "compose.override.yaml",
     "compose.override.yml",
     "docker-compose.override.yaml",
@@ -28,7 +28,7 @@ pub const OVERRIDE_NAMES: [&str; 4] = [
 ///
 /// # Errors
 /// Neither was given, or the directory is not one.
-pub fn env_path(project: Option<&Path>, env_file: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn env_path(project: Option<&Path>, env_file: Option<&Path>) -> Result<PathBuf> {
     match (env_file, project) {
         (Some(f), _) => Ok(f.to_path_buf()),
         (None, Some(dir)) => {
@@ -48,7 +48,7 @@ pub fn env_path(project: Option<&Path>, env_file: Option<&Path>) -> Result<PathB
 
 /// The directory of `file` (`.` for a bare name).
 #[must_use]
-pub fn dir_of(file: &Path) -> &Path {
+pub(crate) fn dir_of(file: &Path) -> &Path {
     file.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -59,7 +59,7 @@ pub fn dir_of(file: &Path) -> &Path {
 ///
 /// # Errors
 /// None found.
-pub fn compose_path(env_path: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn compose_path(env_path: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }

@@ -3,6 +3,9 @@
 //! `jose`, `openssl`). `scripts/test.sh` installs the clients; a missing client fails the
 //! test, it never skips it.
 
+// Tests set up files and processes directly.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 mod compose;
 mod corpus;
 mod crash;
