@@ -6,9 +6,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::cmd::ProjectArgs;
+use crate::cmd::{ProjectArgs, WriteArgs};
 use crate::error::Result;
-use crate::flow::{self, Mode};
+use crate::flow;
 use crate::key::Alg;
 use crate::lifecycle::{self, Phase, Snapshot};
 use crate::migrate::{Migration, Request};
@@ -34,23 +34,6 @@ impl Target {
             Target::Revoked => Phase::Revoked,
         }
     }
-}
-
-/// Flags of every command that writes.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct WriteArgs {
-    /// Apply without asking (for CI); never prompts.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Show the plan and the diff, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Skip a wait that is not over (prints a warning).
-    #[arg(long)]
-    pub force: bool,
-    /// Consent to re-mint ANON_KEY and SERVICE_ROLE_KEY when the key that signed them is revoked.
-    #[arg(long)]
-    pub remint_api_keys: bool,
 }
 
 /// Arguments of `keyctl migrate`.
@@ -103,27 +86,6 @@ enum Action {
         #[command(flatten)]
         write: WriteArgs,
     },
-}
-
-impl WriteArgs {
-    /// How the flow applies the change.
-    #[must_use]
-    pub(crate) fn mode(&self) -> Mode {
-        Mode {
-            yes: self.yes,
-            dry_run: self.dry_run,
-        }
-    }
-
-    /// `request` with this command line's force and consent.
-    #[must_use]
-    pub(crate) fn migration(&self, request: Request) -> Migration {
-        Migration {
-            force: self.force,
-            remint: self.remint_api_keys,
-            ..Migration::new(request)
-        }
-    }
 }
 
 impl MigrateArgs {

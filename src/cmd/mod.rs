@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::flow::Mode;
+use crate::migrate::{Migration, Request};
 use crate::project::Locator;
 
 /// Where the project is: shared by every command that reads `.env` and the compose file.
@@ -35,6 +37,44 @@ impl ProjectArgs {
             dir: self.project.clone(),
             env_file: self.env_file.clone(),
             compose_file: self.compose_file.clone(),
+        }
+    }
+}
+
+/// Flags of every command that writes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WriteArgs {
+    /// Apply without asking (for CI); never prompts.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show the plan and the diff, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip a wait that is not over (prints a warning).
+    #[arg(long)]
+    pub force: bool,
+    /// Consent to re-mint ANON_KEY and SERVICE_ROLE_KEY when the key that signed them is revoked.
+    #[arg(long)]
+    pub remint_api_keys: bool,
+}
+
+impl WriteArgs {
+    /// How the flow applies the change.
+    #[must_use]
+    pub(crate) fn mode(&self) -> Mode {
+        Mode {
+            yes: self.yes,
+            dry_run: self.dry_run,
+        }
+    }
+
+    /// `request` with this command line's force and consent.
+    #[must_use]
+    pub(crate) fn migration(&self, request: Request) -> Migration {
+        Migration {
+            force: self.force,
+            remint: self.remint_api_keys,
+            ..Migration::new(request)
         }
     }
 }

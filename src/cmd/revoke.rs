@@ -4,8 +4,7 @@
 use clap::Args;
 
 use crate::clock;
-use crate::cmd::ProjectArgs;
-use crate::cmd::migrate::WriteArgs;
+use crate::cmd::{ProjectArgs, WriteArgs};
 use crate::error::{Error, Refusal, Result};
 use crate::flow;
 use crate::lifecycle::{Phase, Slot};
