@@ -64,7 +64,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{fixtures, repo};
+use crate::support::{Project, copy_fixture, keyctl_bin, repo};
 
 const NOW: &str = "2026-12-01T12:00:00Z";
 
@@ -148,10 +148,6 @@ fn parse_expect(path: &Path) -> Expect {
     e
 }
 
-fn keyctl_bin() -> PathBuf {
-    PathBuf::from(assert_cmd::cargo::cargo_bin!("keyctl"))
-}
-
 #[allow(clippy::print_stderr)] // the figures for docs/RELIABILITY.md, shown with --nocapture
 fn run_kind(kind: &str, min_cases: usize) {
     let dir = repo().join("tests/corpus").join(kind);
@@ -193,13 +189,18 @@ fn run_kind(kind: &str, min_cases: usize) {
 #[allow(clippy::print_stderr)]
 fn run_case(case: &Path) -> Result<(), String> {
     let expect = parse_expect(&case.join("expect.txt"));
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let root = tmp.path();
+    let project = Project::new();
+    let root = project.path();
     if let Some((fixture, sub)) = &expect.base {
         let to = sub
             .as_ref()
             .map_or_else(|| root.to_path_buf(), |s| root.join(s));
         copy_fixture(fixture, &to);
+        for file in ["docker-compose.yml", ".env"] {
+            if to.join(file).exists() {
+                private(&to.join(file));
+            }
+        }
     }
     let mut keys = Keys::default();
     copy_case(case, root, &mut keys)?;
@@ -222,42 +223,32 @@ fn run_case(case: &Path) -> Result<(), String> {
     let before = snapshot(root);
     let secrets = secrets(&before);
 
-    let mut cmd = assert_cmd::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("ulimit -v {MEMORY_KIB} && exec \"$0\" \"$@\""))
-        .arg(keyctl_bin())
-        .args(&expect.args)
-        .current_dir(root)
-        .env("KEYCTL_NOW", NOW)
-        .env("NO_COLOR", "1")
-        .timeout(Duration::from_secs(expect.timeout));
     let started = Instant::now();
-    let out = cmd.output();
+    let out = project
+        .keyctl(&expect.args)
+        .no_project()
+        .in_project_dir()
+        .wrap([
+            "sh",
+            "-c",
+            &format!("ulimit -v {MEMORY_KIB} && exec \"$0\" \"$@\""),
+        ])
+        .now(NOW)
+        .timeout(Duration::from_secs(expect.timeout))
+        .any_status()
+        .run();
     let hung = started.elapsed() >= Duration::from_secs(expect.timeout);
     let after = snapshot(root);
 
     let mut problems = Vec::new();
-    let (code, stdout, stderr) = match out {
-        Ok(out) => (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ),
-        Err(e) => {
-            problems.push(format!(
-                "did not finish within {} s ({e}): killed",
-                expect.timeout
-            ));
-            (None, String::new(), String::new())
-        }
-    };
+    let (code, stdout, stderr) = (out.code, out.stdout, out.stderr);
     let args = expect.args.join(" ");
     let did = format!(
         "  keyctl {args}\n  exit {}; stderr: {}",
         code.map_or_else(|| "none (killed by a signal)".to_owned(), |c| c.to_string()),
         shorten(&stderr)
     );
-    if code.is_none() && problems.is_empty() {
+    if code.is_none() {
         problems.push(if hung {
             format!("no answer within {} s: killed", expect.timeout)
         } else {
@@ -328,20 +319,6 @@ fn shorten(s: &str) -> String {
         end -= 1;
     }
     format!("{:?}… ({} bytes)", &s[..end], s.len())
-}
-
-fn copy_fixture(name: &str, to: &Path) {
-    let from = fixtures().join(name);
-    std::fs::create_dir_all(to).unwrap();
-    for (src, dst) in [
-        ("docker-compose.yml", "docker-compose.yml"),
-        (".env.example", ".env"),
-    ] {
-        if from.join(src).exists() {
-            std::fs::copy(from.join(src), to.join(dst)).unwrap();
-            private(&to.join(dst));
-        }
-    }
 }
 
 /// Project files are 0600, as an operator keeps a `.env` (so keyctl's permission warning,

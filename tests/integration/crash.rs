@@ -6,15 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
-use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::migrate::fixture_project;
-use crate::support::{Project, keyctl};
-
-const T0: &str = "2026-12-01T12:00:00Z";
+use crate::support::{Output, Project, T0};
 /// The system calls a kill or an error is injected at.
 const SYSCALLS: [&str; 6] = ["openat", "read", "write", "fsync", "rename", "flock"];
 const FIXTURES: [&str; 3] = [
@@ -23,34 +18,30 @@ const FIXTURES: [&str; 3] = [
     "third-party-dokploy",
 ];
 
-fn keyctl_under_strace(p: &Project, inject: &str, extra: &[&str]) -> Output {
-    Command::new("strace")
-        .args(["-f", "-o", "/dev/null", "-e", &format!("inject={inject}")])
-        .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .args(extra)
-        .env("KEYCTL_NOW", T0)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("strace is installed (scripts/test.sh installs it)")
+/// One migrate step at T0 under `strace -e inject=INJECT` (strace: scripts/test.sh installs
+/// it); any outcome, even a kill.
+fn migrate_under_strace(p: &Project, inject: &str) -> Output {
+    p.migrate(T0)
+        .wrap([
+            "strace",
+            "-f",
+            "-o",
+            "/dev/null",
+            "-e",
+            &format!("inject={inject}"),
+        ])
+        .any_status()
+        .run()
 }
 
 /// How many calls of each kind one uninterrupted run makes.
 fn syscall_counts(fixture: &str) -> BTreeMap<String, usize> {
-    let p = fixture_project(fixture);
+    let p = Project::fixture(fixture);
     let log = p.file("strace.log");
-    let status = Command::new("strace")
-        .args(["-f", "-o"])
-        .arg(&log)
-        .args(["-e", &format!("trace={}", SYSCALLS.join(","))])
-        .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .env("KEYCTL_NOW", T0)
-        .status()
-        .expect("strace");
-    assert!(status.success());
+    let trace = format!("trace={}", SYSCALLS.join(","));
+    p.migrate(T0)
+        .wrap(["strace", "-f", "-o", log.to_str().unwrap(), "-e", &trace])
+        .run();
     let mut counts = BTreeMap::new();
     for line in std::fs::read_to_string(&log).unwrap().lines() {
         if let Some(name) = line
@@ -123,13 +114,8 @@ fn killed_at_every_system_call_the_project_is_old_or_new_and_the_next_run_finish
     let mut tried = 0;
     let mut stale_locks = 0;
     for fixture in FIXTURES {
-        let reference = fixture_project(fixture);
-        keyctl()
-            .env("KEYCTL_NOW", T0)
-            .args(["migrate", "--yes", "--project"])
-            .arg(reference.path())
-            .assert()
-            .success();
+        let reference = Project::fixture(fixture);
+        reference.migrate(T0).run();
         let expected_compose = read(&reference.file("docker-compose.yml")).unwrap();
         for (syscall, count) in syscall_counts(fixture) {
             // Every write, sync, rename and lock; every third open and read (they are many,
@@ -141,36 +127,26 @@ fn killed_at_every_system_call_the_project_is_old_or_new_and_the_next_run_finish
             };
             for when in (1..=count).step_by(step) {
                 let what = format!("{fixture}: kill at {syscall} #{when}");
-                let p = fixture_project(fixture);
+                let p = Project::fixture(fixture);
                 let (env, compose) = (
                     read(&p.file(".env")).unwrap(),
                     read(&p.file("docker-compose.yml")).unwrap(),
                 );
-                let out =
-                    keyctl_under_strace(&p, &format!("{syscall}:signal=KILL:when={when}"), &[]);
-                assert!(
-                    !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-                    "{what}"
-                );
+                let out = migrate_under_strace(&p, &format!("{syscall}:signal=KILL:when={when}"));
+                assert!(!out.stderr.contains("panicked"), "{what}");
                 assert_old_or_new(&p, &env, &compose, &expected_compose, &what);
                 let held = std::fs::read_to_string(p.file(".keyctl/lock"))
                     .is_ok_and(|l| !l.trim().is_empty());
-                let rerun = keyctl()
-                    .env("KEYCTL_NOW", T0)
-                    .args(["migrate", "--yes", "--project"])
-                    .arg(p.path())
-                    .output()
-                    .unwrap();
-                let stderr = String::from_utf8_lossy(&rerun.stderr);
-                let stdout = String::from_utf8_lossy(&rerun.stdout);
+                let rerun = p.migrate(T0).any_status().run();
+                let (stdout, stderr) = (&rerun.stdout, &rerun.stderr);
                 // The killed run may have finished its step before dying (at its last writes).
                 assert!(
-                    rerun.status.success() || stderr.contains("not yet"),
+                    rerun.code == Some(0) || stderr.contains("not yet"),
                     "{what}: rerun failed: {stderr}"
                 );
                 // A rerun that takes the lock reports a dead holder's line; one that refuses
                 // decides before locking.
-                if held && rerun.status.success() {
+                if held && rerun.code == Some(0) {
                     assert!(
                         stderr.contains("stale lock"),
                         "{what}: a dead holder's lock is reported: {stderr}"
@@ -185,19 +161,8 @@ fn killed_at_every_system_call_the_project_is_old_or_new_and_the_next_run_finish
                     read(&p.file("docker-compose.yml")).unwrap() == expected_compose,
                     "{what}: same compose as an uninterrupted run"
                 );
-                keyctl()
-                    .env("KEYCTL_NOW", T0)
-                    .args(["jwks", "--check", "--project"])
-                    .arg(p.path())
-                    .assert()
-                    .code(0);
-                let status = keyctl()
-                    .env("KEYCTL_NOW", T0)
-                    .args(["migrate", "status", "--json", "--project"])
-                    .arg(p.path())
-                    .output()
-                    .unwrap();
-                let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+                p.keyctl(["jwks", "--check"]).now(T0).run();
+                let v = p.migrate_status(T0);
                 assert_eq!(v["phase"], "dual-verify", "{what}");
                 assert_eq!(v["interrupted_run"], false, "{what}");
                 tried += 1;
@@ -221,23 +186,23 @@ fn a_disk_that_refuses_the_write_changes_nothing() {
     ] {
         for when in 1..=count {
             let what = format!("{syscall}={error} #{when}");
-            let p = fixture_project("upstream-2026-02");
+            let p = Project::fixture("upstream-2026-02");
             let before: Vec<Option<Vec<u8>>> = [".env", "docker-compose.yml"]
                 .iter()
                 .map(|f| read(&p.file(f)))
                 .collect();
-            let out = keyctl_under_strace(&p, &format!("{syscall}:error={error}:when={when}"), &[]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
+            let out = migrate_under_strace(&p, &format!("{syscall}:error={error}:when={when}"));
+            let stderr = &out.stderr;
             assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-            if out.status.success() {
+            if out.code == Some(0) {
                 // The failed call was one keyctl does not depend on (e.g. a write to stdout).
                 continue;
             }
             tried += 1;
             assert!(
-                matches!(out.status.code(), Some(2 | 4)),
+                matches!(out.code, Some(2 | 4)),
                 "{what}: exit {:?}: {stderr}",
-                out.status.code()
+                out.code
             );
             let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
             assert_eq!(errors.len(), 1, "{what}: {stderr}");
@@ -273,26 +238,11 @@ fn a_disk_that_refuses_the_write_changes_nothing() {
 /// seconds with exit 4 naming the holder, and the project shows exactly one step.
 #[test]
 fn two_runs_at_once_apply_exactly_one_step() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     // The first run is slowed down at its first rename, so it holds the lock past the wait.
     let slow = {
-        let path = p.path().to_path_buf();
-        std::thread::spawn(move || {
-            Command::new("strace")
-                .args([
-                    "-f",
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    "inject=rename:delay_enter=5000000:when=1",
-                ])
-                .arg(assert_cmd::cargo::cargo_bin!("keyctl"))
-                .args(["migrate", "--yes", "--project"])
-                .arg(&path)
-                .env("KEYCTL_NOW", T0)
-                .output()
-                .unwrap()
-        })
+        let p = p.clone();
+        std::thread::spawn(move || migrate_under_strace(&p, "rename:delay_enter=5000000:when=1"))
     };
     // Wait until the first run holds the lock.
     let lock = p.file(".keyctl/lock");
@@ -302,19 +252,12 @@ fn two_runs_at_once_apply_exactly_one_step() {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    keyctl()
-        .env("KEYCTL_NOW", T0)
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(4)
-        .stderr(predicate::str::contains("locked by keyctl pid"));
+    p.migrate(T0)
+        .status(4)
+        .stderr_has("locked by keyctl pid")
+        .run();
     let first = slow.join().unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
     let state: Value = serde_json::from_str(&p.read(".keyctl/state.json")).unwrap();
     assert_eq!(
         state["events"].as_array().unwrap().len(),

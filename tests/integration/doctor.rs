@@ -1,30 +1,20 @@
 //! `keyctl doctor` on every fixture and on the drifts operators meet, with the expected
 //! findings written down as rule codes.
 
-use std::os::unix::fs::PermissionsExt;
-
 use serde_json::Value;
 
-use crate::migrate::fixture_project;
-use crate::support::{Project, keyctl};
+use crate::support::{Project, T0};
 
-const T0: &str = "2026-12-01T12:00:00Z";
-
-fn private(p: &Project) -> &Project {
-    std::fs::set_permissions(p.file(".env"), std::fs::Permissions::from_mode(0o600)).unwrap();
+/// A project whose `.env` is private (0600), so only the finding under test is reported.
+fn private(p: Project) -> Project {
+    p.chmod(".env", 0o600);
     p
 }
 
 /// The doctor's verdict: exit code and the codes of its findings (sorted).
 fn doctor(p: &Project, now: &str) -> (i32, Vec<String>, Value) {
-    let out = keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["doctor", "--json", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("doctor --json: {}", String::from_utf8_lossy(&out.stderr)));
+    let out = p.keyctl(["doctor", "--json"]).now(now).any_status().run();
+    let v = out.json();
     let mut codes: Vec<String> = v["findings"]
         .as_array()
         .unwrap()
@@ -32,17 +22,17 @@ fn doctor(p: &Project, now: &str) -> (i32, Vec<String>, Value) {
         .map(|f| f["code"].as_str().unwrap().to_owned())
         .collect();
     codes.sort();
-    (out.status.code().unwrap(), codes, v)
+    (out.code.unwrap(), codes, v)
 }
 
-fn migrate(p: &Project, now: &str, extra: &[&str]) {
-    keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .args(extra)
-        .assert()
-        .success();
+/// The first finding with `code`.
+fn finding<'a>(v: &'a Value, code: &str) -> &'a Value {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} finding: {v:#}"))
 }
 
 #[test]
@@ -53,8 +43,7 @@ fn fixtures_have_the_expected_findings() {
         ("third-party-dokploy", &[], 0),
     ];
     for (fixture, expected, code) in cases {
-        let p = fixture_project(fixture);
-        let (exit, codes, v) = doctor(private(&p), T0);
+        let (exit, codes, v) = doctor(&private(Project::fixture(fixture)), T0);
         assert_eq!(codes, expected, "{fixture}: {v:#}");
         assert_eq!(exit, code, "{fixture}");
         assert_eq!(v["phase"], "legacy");
@@ -64,29 +53,21 @@ fn fixtures_have_the_expected_findings() {
 
 #[test]
 fn a_finished_migration_is_healthy_and_so_is_the_example() {
-    let p = fixture_project("third-party-dokploy");
-    private(&p);
-    migrate(&p, T0, &[]);
-    migrate(&p, "2026-12-01T12:25:00Z", &[]);
-    migrate(&p, "2026-12-01T14:00:00Z", &["--remint-api-keys"]);
+    let p = private(Project::fixture("third-party-dokploy"));
+    p.migrate(T0).run();
+    p.migrate("2026-12-01T12:25:00Z").run();
+    p.migrate("2026-12-01T14:00:00Z")
+        .arg("--remint-api-keys")
+        .run();
     let (exit, codes, v) = doctor(&p, "2026-12-01T14:01:00Z");
     assert_eq!((exit, codes), (0, vec![]), "{v:#}");
-    let example = Project::new();
-    for f in [".env", "docker-compose.yml"] {
-        std::fs::copy(
-            crate::support::repo().join("examples/self-hosted").join(f),
-            example.file(f),
-        )
-        .unwrap();
-    }
-    let (exit, codes, v) = doctor(private(&example), T0);
+    let (exit, codes, v) = doctor(&private(Project::example()), T0);
     assert_eq!((exit, codes), (0, vec![]), "{v:#}");
 }
 
 #[test]
 fn demo_api_keys_warn_before_and_fail_after_they_expire() {
-    let p = fixture_project("upstream-2026-02");
-    private(&p);
+    let p = private(Project::fixture("upstream-2026-02"));
     let (_, codes, _) = doctor(&p, "2026-12-20T00:00:00Z");
     assert_eq!(
         codes.iter().filter(|c| *c == "api_key_expiring").count(),
@@ -99,38 +80,24 @@ fn demo_api_keys_warn_before_and_fail_after_they_expire() {
         codes.iter().filter(|c| *c == "api_key_rejected").count() >= 2,
         "{codes:?}"
     );
-    let reason = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "api_key_rejected")
-        .unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reason = finding(&v, "api_key_rejected")["message"].as_str().unwrap();
     assert!(reason.contains("expired at 2027-01-09"), "{reason}");
 }
 
 #[test]
 fn a_verifier_left_on_the_secret_is_named_with_its_line() {
-    let p = fixture_project("upstream-2026-02");
-    private(&p);
-    migrate(&p, T0, &[]);
+    let p = private(Project::fixture("upstream-2026-02"));
+    p.migrate(T0).run();
     // Someone restores rest's old line.
     let compose = p.read("docker-compose.yml").replace(
         "PGRST_JWT_SECRET: ${JWT_JWKS}",
         "PGRST_JWT_SECRET: ${JWT_SECRET}",
     );
-    p.write("docker-compose.yml", &compose);
+    p.write("docker-compose.yml", compose);
     let (exit, codes, v) = doctor(&p, "2026-12-01T12:05:00Z");
     assert_eq!(exit, 1);
     assert!(codes.contains(&"not_wired".to_owned()), "{codes:?}");
-    let f = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "not_wired")
-        .unwrap();
+    let f = finding(&v, "not_wired");
     assert_eq!(f["service"], "rest");
     assert_eq!(f["variable"], "PGRST_JWT_SECRET");
     assert!(
@@ -138,13 +105,12 @@ fn a_verifier_left_on_the_secret_is_named_with_its_line() {
         "{f}"
     );
     // The human output: one line per finding, with the fix.
-    let out = keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T12:05:00Z")
-        .args(["doctor", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = p
+        .keyctl(["doctor"])
+        .now("2026-12-01T12:05:00Z")
+        .any_status()
+        .run()
+        .stdout;
     assert!(
         text.lines().any(|l| l.starts_with("error: ")
             && l.contains("service rest")
@@ -155,10 +121,9 @@ fn a_verifier_left_on_the_secret_is_named_with_its_line() {
 
 #[test]
 fn configuration_drifts_are_reported() {
-    let p = fixture_project("upstream-2026-02");
-    private(&p);
-    migrate(&p, T0, &["--alg", "EdDSA"]);
-    migrate(&p, "2026-12-01T12:25:00Z", &[]);
+    let p = private(Project::fixture("upstream-2026-02"));
+    p.migrate(T0).args(["--alg", "EdDSA"]).run();
+    p.migrate("2026-12-01T12:25:00Z").run();
     let compose = p.read("docker-compose.yml");
     let compose = compose.replacen(
         "      GOTRUE_JWT_KEYS: ${JWT_KEYS}\n",
@@ -170,7 +135,7 @@ fn configuration_drifts_are_reported() {
         "      PGRST_JWT_SECRET: ${JWT_JWKS}\n      PGRST_JWT_SECRET_IS_BASE64: \"true\"\n",
         1,
     );
-    p.write("docker-compose.yml", &compose);
+    p.write("docker-compose.yml", compose);
     let (_, codes, v) = doctor(&p, "2026-12-01T12:30:00Z");
     for want in ["method_not_allowed", "service_config", "eddsa_functions"] {
         assert!(codes.contains(&want.to_owned()), "{want} missing: {v:#}");
@@ -179,18 +144,20 @@ fn configuration_drifts_are_reported() {
 
 #[test]
 fn healthcheck_and_overdue_revocation_and_readable_env() {
-    let p = fixture_project("upstream-2026-02");
-    migrate(&p, T0, &[]);
-    migrate(&p, "2026-12-01T12:25:00Z", &[]);
-    std::fs::set_permissions(p.file(".env"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
+    p.migrate("2026-12-01T12:25:00Z").run();
+    p.chmod(".env", 0o644);
     let (_, codes, _) = doctor(&p, "2026-12-20T00:00:00Z");
     assert!(codes.contains(&"finish_migration".to_owned()), "{codes:?}");
     assert!(codes.contains(&"env_readable".to_owned()), "{codes:?}");
-    migrate(&p, "2026-12-20T00:00:00Z", &["--remint-api-keys"]);
+    p.migrate("2026-12-20T00:00:00Z")
+        .arg("--remint-api-keys")
+        .run();
     let compose = p
         .read("docker-compose.yml")
         .replace("${REALTIME_HEALTHCHECK_TOKEN}", "${ANON_KEY}");
-    p.write("docker-compose.yml", &compose);
+    p.write("docker-compose.yml", compose);
     let (_, codes, _) = doctor(&p, "2026-12-20T00:01:00Z");
     assert!(
         codes.contains(&"realtime_healthcheck".to_owned()),
@@ -200,18 +167,12 @@ fn healthcheck_and_overdue_revocation_and_readable_env() {
 
 #[test]
 fn key_set_problems_carry_the_kid() {
-    let p = Project::generated("ES256");
-    private(&p);
+    let p = private(Project::generated("ES256"));
     let env = p.read(".env").replacen("\"alg\":\"ES256\",", "", 1);
-    p.write(".env", &env);
+    p.write(".env", env);
     let (exit, _, v) = doctor(&p, T0);
     assert_eq!(exit, 1);
-    let f = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "key_set")
-        .unwrap();
+    let f = finding(&v, "key_set");
     assert!(f["kid"].is_string(), "{f}");
     assert_eq!(f["variable"], "JWT_KEYS");
 }

@@ -1,21 +1,14 @@
 //! `keyctl generate`: shapes of every output form, files, conversions and refusals.
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{Project, keyctl};
+use crate::support::{Project, Test};
 
+/// `keyctl generate ARGS`, which must succeed and print JSON.
 fn generate_json(args: &[&str]) -> Value {
-    let out = keyctl().arg("generate").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("generate prints JSON")
+    Test::new().arg("generate").args(args).run().json()
 }
 
 fn b64len(v: &Value) -> usize {
@@ -97,11 +90,11 @@ fn rsa_bits_are_honoured() {
 #[test]
 fn weak_or_odd_rsa_sizes_are_usage_errors() {
     for bits in ["1024", "2047", "abc"] {
-        keyctl()
+        Test::new()
             .args(["generate", "--alg", "RS256", "--rsa-bits", bits])
-            .assert()
-            .code(2)
-            .stdout("");
+            .status(2)
+            .stdout_is("")
+            .run();
     }
 }
 
@@ -156,87 +149,68 @@ fn env_format_is_quoted_and_reads_back_with_dotenvy() {
     let text = p.read(".env");
     assert!(text.starts_with("JWT_KEYS='[{"), "{text}");
     assert!(text.contains("\nJWT_JWKS='{\"keys\":[{"));
-    let keys = crate::support::dotenv_value(&p.file(".env"), "JWT_KEYS");
-    let parsed: Value = serde_json::from_str(&keys).unwrap();
+    let parsed: Value = serde_json::from_str(&p.env_value("JWT_KEYS")).unwrap();
     assert_eq!(parsed[0]["alg"], "RS256");
-    keyctl()
-        .args(["jwks", "--check", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(0);
+    p.keyctl(["jwks", "--check"]).run();
 }
 
 #[test]
 fn out_writes_private_files_0600_and_never_overwrites() {
     let p = Project::new();
-    keyctl()
-        .args(["generate", "--format", "pem", "--out"])
-        .arg(p.path())
-        .assert()
-        .success()
-        .stdout("");
-    let mode = |n: &str| std::fs::metadata(p.file(n)).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode("private.pem"), 0o600);
-    assert_eq!(mode("public.pem"), 0o644);
+    let pem = || {
+        p.keyctl(["generate", "--format", "pem", "--out"])
+            .arg(p.path())
+    };
+    pem().stdout_is("").run();
+    assert_eq!(p.mode("private.pem"), 0o600);
+    assert_eq!(p.mode("public.pem"), 0o644);
     let before = p.read("private.pem");
-    keyctl()
-        .args(["generate", "--format", "pem", "--out"])
-        .arg(p.path())
-        .assert()
-        .code(3)
-        .stderr(predicate::str::contains("already exists"));
+    pem().status(3).stderr_has("already exists").run();
     assert_eq!(
         p.read("private.pem"),
         before,
         "a refused run leaves the file alone"
     );
-    keyctl()
-        .args(["generate", "--format", "pem", "--force", "--out"])
-        .arg(p.path())
-        .assert()
-        .success();
+    pem().arg("--force").run();
     assert_ne!(p.read("private.pem"), before);
-    assert_eq!(mode("private.pem"), 0o600);
+    assert_eq!(p.mode("private.pem"), 0o600);
 }
 
 #[test]
 fn out_refuses_before_writing_anything_when_one_target_exists() {
     let p = Project::new();
     p.write("public.jwk.json", "{}");
-    keyctl()
-        .args(["generate", "--format", "jwk", "--out"])
+    p.keyctl(["generate", "--format", "jwk", "--out"])
         .arg(p.path())
-        .assert()
-        .code(3);
+        .status(3)
+        .run();
     assert!(!p.file("private.jwk.json").exists());
 }
 
 #[test]
 fn out_into_a_missing_directory_is_an_io_error() {
     let p = Project::new();
-    keyctl()
-        .args(["generate", "--out"])
+    p.keyctl(["generate", "--out"])
         .arg(p.file("nope/deeper"))
-        .assert()
-        .code(4);
+        .status(4)
+        .run();
 }
 
 #[test]
 fn hs256_has_no_pem() {
-    keyctl()
+    Test::new()
         .args(["generate", "--alg", "HS256", "--format", "pem"])
-        .assert()
-        .code(2)
-        .stdout("");
+        .status(2)
+        .stdout_is("")
+        .run();
 }
 
 #[test]
 fn eddsa_warns_about_edge_functions() {
-    keyctl()
+    Test::new()
         .args(["generate", "--alg", "EdDSA"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("Edge Functions"));
+        .stderr_has("Edge Functions")
+        .run();
 }
 
 #[test]
@@ -259,11 +233,10 @@ fn openssl(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn from_pem(p: &Project, name: &str) -> assert_cmd::assert::Assert {
-    keyctl()
-        .args(["generate", "--format", "public-jwk", "--from-pem"])
+/// `keyctl generate --format public-jwk --from-pem NAME` (expected to succeed unless told).
+fn from_pem(p: &Project, name: &str) -> Test {
+    p.keyctl(["generate", "--format", "public-jwk", "--from-pem"])
         .arg(p.file(name))
-        .assert()
 }
 
 #[test]
@@ -314,13 +287,11 @@ fn from_pem_reads_every_container_openssl_writes() {
         ("spki.pem", "EC"),
         ("rsapub.pem", "RSA"),
     ] {
-        let out = from_pem(&p, name).success().get_output().stdout.clone();
-        let jwk: Value = serde_json::from_slice(&out).unwrap();
+        let jwk = from_pem(&p, name).run().json();
         assert_eq!(jwk["kty"], kty, "{name}");
     }
     // The converted public key is the one openssl derives from the private key.
-    let jwk: Value =
-        serde_json::from_slice(&from_pem(&p, "p8.pem").success().get_output().stdout).unwrap();
+    let jwk = from_pem(&p, "p8.pem").run().json();
     let m = keyctl::jwk::Jwk::from_json(&jwk).unwrap().material;
     assert_eq!(m.public_pem().unwrap(), p.read("spki.pem"));
 }
@@ -374,13 +345,7 @@ fn from_pem_refuses_what_supabase_cannot_use_without_echoing_it() {
         ("garbage.pem", "malformed"),
         ("text.pem", "not a PEM"),
     ] {
-        let out = from_pem(&p, name)
-            .code(2)
-            .stdout("")
-            .get_output()
-            .stderr
-            .clone();
-        let err = String::from_utf8(out).unwrap();
+        let err = from_pem(&p, name).status(2).stdout_is("").run().stderr;
         assert!(err.contains(says), "{name}: {err}");
         assert!(err.contains(name), "the error names the file: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");

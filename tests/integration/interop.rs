@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use crate::support::{Project, dotenv_value, jose, keyctl, pyjwt};
+use crate::support::{Project, Test, jose, pyjwt};
 use keyctl::jws;
 use keyctl::keyset;
 
@@ -21,15 +21,8 @@ fn claims() -> Map<String, Value> {
 
 /// The project's JWT_JWKS as keyctl derives it, and its parsed JWT_KEYS.
 fn sets(p: &Project) -> (String, Vec<keyctl::jwk::Jwk>) {
-    let out = keyctl()
-        .args(["jwks", "--format", "json", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys =
-        keyset::parse_private_set(&dotenv_value(&p.file(".env"), "JWT_KEYS"), "JWT_KEYS").unwrap();
+    let v = p.keyctl(["jwks", "--format", "json"]).run().json();
+    let keys = keyset::parse_private_set(&p.env_value("JWT_KEYS"), "JWT_KEYS").unwrap();
     (v["JWT_JWKS"].to_string(), keys)
 }
 
@@ -90,8 +83,7 @@ fn tokens_pyjwt_and_jose_sign_with_keyctl_private_jwks_verify_in_keyctl() {
     for alg in ALGS {
         let p = Project::generated(alg);
         let (jwks, keys) = sets(&p);
-        let private: Value =
-            serde_json::from_str(&dotenv_value(&p.file(".env"), "JWT_KEYS")).unwrap();
+        let private: Value = serde_json::from_str(&p.env_value("JWT_KEYS")).unwrap();
         let jwk = private[0].to_string();
         let claims = Value::Object(claims()).to_string();
         for (client, ran) in [
@@ -124,32 +116,16 @@ fn legacy_secret_is_used_as_literal_bytes_like_every_client() {
     // and the kid-less oct key keyctl derives must verify that token in jose and PyJWT.
     let secret = "c2VjcmV0LXRoYXQtbG9va3MtbGlrZS1iYXNlNjQ=xyz0123";
     let keys = Project::new();
-    keyctl()
-        .args(["generate", "--format", "pem", "--out"])
+    keys.keyctl(["generate", "--format", "pem", "--out"])
         .arg(keys.path())
-        .assert()
-        .success();
-    let out = keyctl()
-        .args([
-            "jwks",
-            "--format",
-            "json",
-            "--signing-kid",
-            "legacy",
-            "--legacy-secret-env",
-            "S",
-            "--key",
-        ])
+        .run();
+    let v = keys
+        .keyctl(["jwks", "--format", "json", "--signing-kid", "legacy"])
+        .args(["--legacy-secret-env", "S", "--key"])
         .arg(keys.file("private.pem"))
-        .env("S", secret)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .var("S", secret)
+        .run()
+        .json();
     let jwks = v["JWT_JWKS"].to_string();
     let oct =
         json!({"kty":"oct","k":keyctl::b64::encode(secret.as_bytes()),"alg":"HS256"}).to_string();
@@ -175,11 +151,9 @@ fn legacy_secret_is_used_as_literal_bytes_like_every_client() {
 fn pem_files_load_in_openssl_python_and_node() {
     for alg in ["ES256", "RS256", "EdDSA"] {
         let p = Project::new();
-        keyctl()
-            .args(["generate", "--alg", alg, "--format", "pem", "--out"])
+        p.keyctl(["generate", "--alg", alg, "--format", "pem", "--out"])
             .arg(p.path())
-            .assert()
-            .success();
+            .run();
         let private = p.file("private.pem");
         let public = p.file("public.pem");
         let out = Command::new("openssl")
@@ -216,19 +190,11 @@ fn pem_files_load_in_openssl_python_and_node() {
 #[test]
 fn thumbprint_kids_match_jose() {
     for alg in ["ES256", "RS256", "EdDSA"] {
-        let out = keyctl()
-            .args([
-                "generate",
-                "--alg",
-                alg,
-                "--kid-format",
-                "thumbprint",
-                "--format",
-                "public-jwk",
-            ])
-            .output()
-            .unwrap();
-        let jwk: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let jwk = Test::new()
+            .args(["generate", "--alg", alg, "--kid-format", "thumbprint"])
+            .args(["--format", "public-jwk"])
+            .run()
+            .json();
         let ran = jose(&["thumbprint"], &jwk.to_string());
         assert!(ran.ok, "{}", ran.stderr);
         assert_eq!(ran.stdout.trim(), jwk["kid"].as_str().unwrap(), "{alg}");

@@ -1,69 +1,46 @@
 //! `keyctl jwks`: derivation from a project, building from files, and `--check`.
 
-use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{Project, fixtures, keyctl};
+use crate::support::{Project, Test, fixtures};
 
 const SECRET: &str = "a-test-only-secret-of-more-than-32-characters";
 
+/// `keyctl jwks --format json EXTRA` on the project, which must succeed.
 fn jwks_json(p: &Project, extra: &[&str]) -> Value {
-    let out = keyctl()
-        .args(["jwks", "--format", "json", "--project"])
-        .arg(p.path())
+    p.keyctl(["jwks", "--format", "json"])
         .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+        .run()
+        .json()
 }
 
+/// `keyctl jwks --check` on the project: the exit code and the findings.
 fn check(p: &Project) -> (i32, String) {
-    let out = keyctl()
-        .args(["jwks", "--check", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-    )
+    let out = p.keyctl(["jwks", "--check"]).any_status().run();
+    (out.code.unwrap(), out.stdout)
+}
+
+/// A project with key files made by `keyctl generate --format FORMAT --out DIR ARGS`.
+fn key_files(format: &str, args: &[&str]) -> Project {
+    let keys = Project::new();
+    keys.keyctl(["generate", "--format", format])
+        .args(args)
+        .arg("--out")
+        .arg(keys.path())
+        .run();
+    keys
 }
 
 /// A dual-verify `.env` (legacy oct signing, a new ES256 standby key) built by keyctl itself.
 fn dual_verify_env() -> String {
-    let keys = Project::new();
-    keyctl()
-        .args(["generate", "--kid", "new-key", "--format", "jwk", "--out"])
-        .arg(keys.path())
-        .assert()
-        .success();
-    let out = keyctl()
-        .args([
-            "jwks",
-            "--signing-kid",
-            "legacy",
-            "--legacy-secret-env",
-            "TEST_SECRET",
-            "--key",
-        ])
+    let keys = key_files("jwk", &["--kid", "new-key"]);
+    let out = keys
+        .keyctl(["jwks", "--signing-kid", "legacy"])
+        .args(["--legacy-secret-env", "TEST_SECRET", "--key"])
         .arg(keys.file("private.jwk.json"))
-        .env("TEST_SECRET", SECRET)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!(
-        "JWT_SECRET={SECRET}\n{}",
-        String::from_utf8(out.stdout).unwrap()
-    )
+        .var("TEST_SECRET", SECRET)
+        .run();
+    format!("JWT_SECRET={SECRET}\n{}", out.stdout)
 }
 
 #[test]
@@ -71,8 +48,7 @@ fn project_jwks_is_the_public_half_of_jwt_keys() {
     let p = Project::generated("ES256");
     let v = jwks_json(&p, &[]);
     assert!(v.get("JWT_KEYS").is_none(), "private keys only on request");
-    let keys: Value =
-        serde_json::from_str(&crate::support::dotenv_value(&p.file(".env"), "JWT_KEYS")).unwrap();
+    let keys: Value = serde_json::from_str(&p.env_value("JWT_KEYS")).unwrap();
     let public = &v["JWT_JWKS"]["keys"][0];
     assert_eq!(public["kid"], keys[0]["kid"]);
     assert_eq!(public["x"], keys[0]["x"]);
@@ -103,59 +79,39 @@ fn dual_verify_set_from_files_carries_the_legacy_key_without_kid() {
 
 #[test]
 fn from_files_needs_a_private_key_and_a_clear_signer() {
-    let keys = Project::new();
-    keyctl()
-        .args(["generate", "--format", "pem", "--out"])
-        .arg(keys.path())
-        .assert()
-        .success();
-    keyctl()
-        .args(["jwks", "--key"])
+    let keys = key_files("pem", &[]);
+    keys.keyctl(["jwks", "--key"])
         .arg(keys.file("public.pem"))
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("public key only"));
-    let other = Project::new();
-    keyctl()
-        .args(["generate", "--format", "pem", "--out"])
-        .arg(other.path())
-        .assert()
-        .success();
-    keyctl()
-        .args(["jwks", "--key"])
+        .status(2)
+        .stderr_has("public key only")
+        .run();
+    let other = key_files("pem", &[]);
+    keys.keyctl(["jwks", "--key"])
         .arg(keys.file("private.pem"))
         .arg("--key")
         .arg(other.file("private.pem"))
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--signing-kid"));
-    keyctl()
-        .args([
-            "jwks",
-            "--legacy-secret-env",
-            "KEYCTL_TEST_UNSET_VAR",
-            "--key",
-        ])
-        .arg(keys.file("private.pem"))
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("KEYCTL_TEST_UNSET_VAR"));
+        .status(2)
+        .stderr_has("--signing-kid")
+        .run();
+    keys.keyctl([
+        "jwks",
+        "--legacy-secret-env",
+        "KEYCTL_TEST_UNSET_VAR",
+        "--key",
+    ])
+    .arg(keys.file("private.pem"))
+    .status(2)
+    .stderr_has("KEYCTL_TEST_UNSET_VAR")
+    .run();
 }
 
 #[test]
 fn pem_kids_are_thumbprints_so_reruns_agree() {
-    let keys = Project::new();
-    keyctl()
-        .args(["generate", "--format", "pem", "--out"])
-        .arg(keys.path())
-        .assert()
-        .success();
+    let keys = key_files("pem", &[]);
     let run = || {
-        keyctl()
-            .args(["jwks", "--key"])
+        keys.keyctl(["jwks", "--key"])
             .arg(keys.file("private.pem"))
-            .output()
-            .unwrap()
+            .run()
             .stdout
     };
     assert_eq!(run(), run());
@@ -255,8 +211,7 @@ fn check_names_every_broken_rule_with_file_line_and_kid() {
 fn check_flags_private_members_in_jwt_jwks() {
     let p = Project::generated("EdDSA");
     let env = p.read(".env");
-    let keys: Value =
-        serde_json::from_str(&crate::support::dotenv_value(&p.file(".env"), "JWT_KEYS")).unwrap();
+    let keys: Value = serde_json::from_str(&p.env_value("JWT_KEYS")).unwrap();
     let mut leaked = keys[0].clone();
     leaked["key_ops"] = json!(["verify"]);
     let bad = env
@@ -281,57 +236,42 @@ fn check_flags_private_members_in_jwt_jwks() {
 fn malformed_jwt_keys_is_exit_1_for_check_and_2_for_derivation() {
     let p = Project::with_env("JWT_KEYS='{not json'\n");
     assert_eq!(check(&p).0, 1);
-    keyctl()
-        .args(["jwks", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(predicate::str::contains(".env:1 JWT_KEYS"));
+    p.keyctl(["jwks"])
+        .status(2)
+        .stdout_is("")
+        .stderr_has(".env:1 JWT_KEYS")
+        .run();
 }
 
 #[test]
 fn unreadable_or_unparseable_env_is_named() {
     let p = Project::new();
-    keyctl()
-        .args(["jwks", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(4)
-        .stderr(predicate::str::contains(".env"));
+    p.keyctl(["jwks"]).status(4).stderr_has(".env").run();
     std::fs::create_dir(p.file(".env")).unwrap();
-    keyctl()
-        .args(["jwks", "--check", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(4);
-    let p = Project::with_env("A=1\nB='open\n");
-    keyctl()
-        .args(["jwks", "--check", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(".env:2"));
-    let p = Project::new();
-    std::fs::write(p.file(".env"), b"A=1\nB=\xff\n").unwrap();
-    keyctl()
-        .args(["jwks", "--check", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(".env:2").and(predicate::str::contains("UTF-8")));
-    keyctl().args(["jwks"]).assert().code(2);
+    p.keyctl(["jwks", "--check"]).status(4).run();
+    Test::with_env("A=1\nB='open\n")
+        .args(["jwks", "--check"])
+        .status(2)
+        .stderr_has(".env:2")
+        .run();
+    Test::new()
+        .write(".env", b"A=1\nB=\xff\n")
+        .args(["jwks", "--check"])
+        .status(2)
+        .stderr_has(".env:2")
+        .stderr_has("UTF-8")
+        .run();
+    // No project at all.
+    Test::new().args(["jwks"]).no_project().status(2).run();
 }
 
 #[test]
 fn env_file_flag_names_the_file() {
     let p = Project::generated("ES256");
     std::fs::rename(p.file(".env"), p.file("prod.env")).unwrap();
-    keyctl()
-        .args(["jwks", "--check", "--env-file"])
+    p.keyctl(["jwks", "--check", "--env-file"])
         .arg(p.file("prod.env"))
-        .assert()
-        .code(0);
+        .run();
 }
 
 #[test]
@@ -342,12 +282,10 @@ fn legacy_fixtures_pass_check_and_explain_derivation() {
         let (code, out) = check(&p);
         assert_eq!(code, 0, "{dir}: {out}");
         assert!(out.contains("legacy"), "{dir}: {out}");
-        keyctl()
-            .args(["jwks", "--project"])
-            .arg(p.path())
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains("keyctl migrate"));
+        p.keyctl(["jwks"])
+            .status(2)
+            .stderr_has("keyctl migrate")
+            .run();
     }
 }
 

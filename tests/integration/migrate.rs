@@ -2,86 +2,21 @@
 //! the real Docker Compose binary resolves it, zero downtime counted token by token, the
 //! waits, consent, rollback, idempotence and the guarantees of SPEC §4.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use jiff::{SignedDuration, Timestamp};
-use predicates::prelude::*;
+use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::support::{Project, dotenv_value, fixtures, keyctl, pyjwt};
+use crate::support::{Project, T0, Test, at, pyjwt, repo};
 use keyctl::jwk::Jwk;
 use keyctl::jws;
 use keyctl::key::Material;
 use keyctl::keyset;
 
-const T0: &str = "2026-12-01T12:00:00Z";
-
-fn at(offset_mins: i64) -> String {
-    let t: Timestamp = T0.parse().unwrap();
-    (t + SignedDuration::from_mins(offset_mins)).to_string()
-}
-
-/// A project made from a fixture: its compose file and an env file.
-pub fn fixture_project(name: &str) -> Project {
-    let p = Project::new();
-    let dir = fixtures().join(name);
-    std::fs::copy(dir.join("docker-compose.yml"), p.file("docker-compose.yml")).unwrap();
-    let env = dir.join(".env.example");
-    if env.exists() {
-        std::fs::copy(env, p.file(".env")).unwrap();
-    } else {
-        p.write(".env", &synthesized_env(&p.read("docker-compose.yml")));
-    }
-    p
-}
-
-/// The legacy `.env` a template would fill for a compose file that ships none: a random
-/// 40-character JWT_SECRET, HS256 API keys signed with it, and a value for every other
-/// variable the compose file reads.
-fn synthesized_env(compose: &str) -> String {
-    let secret: String = keyctl::apikey::fresh_secret()[..40].to_owned();
-    let oct = Material::Oct(zeroize::Zeroizing::new(secret.as_bytes().to_vec()));
-    let now: Timestamp = T0.parse().unwrap();
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    for part in compose.split("${").skip(1) {
-        let name: String = part
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        vars.insert(name, "example".into());
-    }
-    for empty in [
-        "JWT_KEYS",
-        "JWT_JWKS",
-        "SUPABASE_PUBLISHABLE_KEY",
-        "SUPABASE_SECRET_KEY",
-        "ANON_KEY_ASYMMETRIC",
-        "SERVICE_ROLE_KEY_ASYMMETRIC",
-        "OPENAI_API_KEY",
-    ] {
-        vars.remove(empty);
-    }
-    vars.insert("JWT_SECRET".into(), secret);
-    vars.insert("JWT_EXPIRY".into(), "3600".into());
-    vars.insert("POSTGRES_PORT".into(), "5432".into());
-    vars.insert(
-        "DOCKER_SOCKET_LOCATION".into(),
-        "/var/run/docker.sock".into(),
-    );
-    for (var, role) in [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")] {
-        vars.insert(
-            var.into(),
-            keyctl::apikey::mint(&oct, None, role, now).unwrap(),
-        );
-    }
-    vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
-}
-
 /// upstream-2026-02 with the environment of every keyctl-managed service in list form.
 fn list_form_project() -> Project {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     let text = p.read("docker-compose.yml");
     let mut out = String::new();
     let mut in_env = false;
@@ -136,37 +71,9 @@ fn list_form_project() -> Project {
     p
 }
 
-fn migrate(p: &Project, now: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
-    keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["migrate", "--project"])
-        .arg(p.path())
-        .args(extra)
-        .assert()
-}
-
-fn rollback(p: &Project, now: &str) -> assert_cmd::assert::Assert {
-    keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["migrate", "rollback", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-}
-
-fn phase(p: &Project, now: &str) -> String {
-    let out = keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["migrate", "status", "--json", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["phase"].as_str().unwrap().to_owned()
+/// `keyctl migrate rollback --yes` at `now`.
+fn rollback(p: &Project, now: impl AsRef<str>) -> Test {
+    p.keyctl(["migrate", "rollback", "--yes"]).now(now)
 }
 
 /// The project's files, to compare before and after a refused run.
@@ -230,9 +137,8 @@ fn service_env<'a>(config: &'a Value, image_has: &str) -> Vec<&'a Map<String, Va
 /// After each step: every service resolves exactly the values keyctl wrote into `.env`.
 fn assert_wiring(p: &Project, phase: &str) {
     let config = resolved(p);
-    let env = p.file(".env");
-    let keys = dotenv_value(&env, "JWT_KEYS");
-    let jwks = dotenv_value(&env, "JWT_JWKS");
+    let keys = p.env_value("JWT_KEYS");
+    let jwks = p.env_value("JWT_JWKS");
     assert!(
         serde_json::from_str::<Value>(&keys).is_ok_and(|v| v.is_array()),
         "{phase}: JWT_KEYS {keys:?} in\n{}",
@@ -261,7 +167,7 @@ fn assert_wiring(p: &Project, phase: &str) {
             for var in keyctl::migrate::KONG_VARS {
                 assert_eq!(
                     kong.get(var).and_then(Value::as_str),
-                    Some(dotenv_value(&env, var).as_str()),
+                    Some(p.env_value(var).as_str()),
                     "{phase}: kong {var}"
                 );
             }
@@ -272,8 +178,7 @@ fn assert_wiring(p: &Project, phase: &str) {
 /// A token as Auth would issue it now: signed by the current signing key, kid in the header
 /// unless it is the legacy secret, valid for JWT_EXPIRY.
 fn issue(p: &Project, now: &str) -> (String, i64) {
-    let env = p.file(".env");
-    let keys = crate::support::dotenv_opt(&env, "JWT_KEYS").unwrap_or_default();
+    let keys = p.env_opt("JWT_KEYS").unwrap_or_default();
     let t: Timestamp = now.parse().unwrap();
     let exp = t.as_second() + 3600;
     let claims =
@@ -284,7 +189,7 @@ fn issue(p: &Project, now: &str) -> (String, i64) {
             kid: None,
             alg: None,
             key_ops: None,
-            material: keyset::legacy_material(&dotenv_value(&env, "JWT_SECRET")),
+            material: keyset::legacy_material(&p.env_value("JWT_SECRET")),
         }
     } else {
         keyset::parse_private_set(&keys, "JWT_KEYS")
@@ -309,16 +214,15 @@ fn rejections(p: &Project, issued: &[(String, i64)], now: &str) -> usize {
         .filter(|(_, exp)| *exp > t.as_second())
         .map(|(tok, _)| tok)
         .collect();
-    let env = p.file(".env");
-    let jwks: Value = serde_json::from_str(&dotenv_value(&env, "JWT_JWKS")).unwrap();
+    let jwks: Value = serde_json::from_str(&p.env_value("JWT_JWKS")).unwrap();
     let ran = pyjwt(
         &["verify-all"],
         &json!({"jwks": jwks, "tokens": live}).to_string(),
     );
     assert!(ran.ok, "{}", ran.stderr);
     let mut rejected = ran.stdout.lines().filter(|l| *l != "ok").count();
-    let keys = keyset::parse_private_set(&dotenv_value(&env, "JWT_KEYS"), "JWT_KEYS").unwrap();
-    let secret = dotenv_value(&env, "JWT_SECRET");
+    let keys = keyset::parse_private_set(&p.env_value("JWT_KEYS"), "JWT_KEYS").unwrap();
+    let secret = p.env_value("JWT_SECRET");
     let hs256_allowed = keys.iter().any(|k| matches!(k.material, Material::Oct(_)));
     for token in live {
         let d = jws::decode(token).unwrap();
@@ -348,30 +252,24 @@ fn walk(p: &Project) {
     let mut total_rejections = 0;
     for (offset, want, extra) in steps {
         let now = at(offset);
-        let before_secret = dotenv_value(&p.file(".env"), "JWT_SECRET");
-        migrate(p, &now, &[&["--yes"], extra].concat())
-            .success()
-            .stdout(predicate::str::contains("docker compose"));
-        assert_eq!(phase(p, &now), want);
+        let before_secret = p.env_value("JWT_SECRET");
+        p.migrate(&now)
+            .args(extra)
+            .stdout_has("docker compose")
+            .run();
+        assert_eq!(p.phase(&now), want);
         assert_wiring(p, want);
-        keyctl()
-            .env("KEYCTL_NOW", &now)
-            .args(["jwks", "--check", "--project"])
-            .arg(p.path())
-            .assert()
-            .code(0);
+        p.keyctl(["jwks", "--check"]).now(&now).run();
         total_rejections += rejections(p, &issued, &now);
         issued.push(issue(p, &now));
         if want == "revoked" && issued.len() <= 4 {
             assert_ne!(
-                dotenv_value(&p.file(".env"), "JWT_SECRET"),
+                p.env_value("JWT_SECRET"),
                 before_secret,
                 "revoking the legacy key replaces JWT_SECRET"
             );
             for var in ["ANON_KEY", "SERVICE_ROLE_KEY"] {
-                let d = jws::decode(&dotenv_value(&p.file(".env"), var))
-                    .unwrap()
-                    .header;
+                let d = jws::decode(&p.env_value(var)).unwrap().header;
                 assert!(
                     d.get("kid").is_some(),
                     "{var} re-minted with the asymmetric key"
@@ -387,12 +285,12 @@ fn walk(p: &Project) {
 
 #[test]
 fn upstream_walks_through_every_phase_without_a_rejection() {
-    walk(&fixture_project("upstream-2026-02"));
+    walk(&Project::fixture("upstream-2026-02"));
 }
 
 #[test]
 fn mirror_with_commented_lines_walks_through_every_phase() {
-    let p = fixture_project("mirror-singh-inder");
+    let p = Project::fixture("mirror-singh-inder");
     walk(&p);
     let compose = p.read("docker-compose.yml");
     assert!(
@@ -410,7 +308,7 @@ fn mirror_with_commented_lines_walks_through_every_phase() {
 
 #[test]
 fn dokploy_half_migrated_walks_through_every_phase() {
-    walk(&fixture_project("third-party-dokploy"));
+    walk(&Project::fixture("third-party-dokploy"));
 }
 
 #[test]
@@ -425,179 +323,138 @@ fn list_form_environment_walks_through_every_phase() {
 
 #[test]
 fn example_project_walks_through_every_phase() {
-    let p = Project::new();
-    for f in [".env", "docker-compose.yml"] {
-        std::fs::copy(
-            crate::support::repo().join("examples/self-hosted").join(f),
-            p.file(f),
-        )
-        .unwrap();
-    }
-    walk(&p);
+    walk(&Project::example());
 }
 
 #[test]
 fn waits_and_consent_refuse_with_exit_3_and_write_nothing() {
-    let p = fixture_project("upstream-2026-02");
-    migrate(&p, T0, &["--yes"]).success();
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
     let before = snapshot(&p);
-    migrate(&p, &at(10), &["--yes"])
-        .code(3)
-        .stderr(predicate::str::contains("10m 0s left"));
+    p.migrate(at(10)).status(3).stderr_has("10m 0s left").run();
     assert_unchanged(&p, &before);
-    migrate(&p, &at(25), &["--yes"]).success();
+    p.migrate(at(25)).run();
     let before = snapshot(&p);
-    migrate(&p, &at(30), &["--yes", "--remint-api-keys"])
-        .code(3)
-        .stderr(predicate::str::contains("JWT_EXPIRY"));
-    migrate(&p, &at(120), &["--yes"])
-        .code(3)
-        .stderr(predicate::str::contains("--remint-api-keys"));
-    keyctl()
-        .env("KEYCTL_NOW", at(120))
-        .args(["revoke", "legacy", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(3);
+    p.migrate(at(30))
+        .arg("--remint-api-keys")
+        .status(3)
+        .stderr_has("JWT_EXPIRY")
+        .run();
+    p.migrate(at(120))
+        .status(3)
+        .stderr_has("--remint-api-keys")
+        .run();
+    let revoke = |now: String| p.keyctl(["revoke", "legacy", "--yes"]).now(now);
+    revoke(at(120)).status(3).run();
     assert_unchanged(&p, &before);
-    keyctl()
-        .env("KEYCTL_NOW", at(120))
-        .args([
-            "revoke",
-            "legacy",
-            "--yes",
-            "--remint-api-keys",
-            "--project",
-        ])
-        .arg(p.path())
-        .assert()
-        .success();
-    assert_eq!(phase(&p, &at(121)), "revoked");
-    keyctl()
-        .env("KEYCTL_NOW", at(122))
-        .args(["revoke", "legacy", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(0)
-        .stdout(predicate::str::contains("nothing to do"));
+    revoke(at(120)).arg("--remint-api-keys").run();
+    assert_eq!(p.phase(at(121)), "revoked");
+    revoke(at(122)).stdout_has("nothing to do").run();
 }
 
 #[test]
 fn force_skips_a_wait_with_a_warning() {
-    let p = fixture_project("upstream-2026-02");
-    migrate(&p, T0, &["--yes"]).success();
-    migrate(&p, &at(1), &["--yes", "--force"])
-        .success()
-        .stderr(predicate::str::contains("--force"));
-    assert_eq!(phase(&p, &at(1)), "switched");
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
+    p.migrate(at(1)).arg("--force").stderr_has("--force").run();
+    assert_eq!(p.phase(at(1)), "switched");
 }
 
 #[test]
 fn dry_run_and_missing_yes_write_nothing() {
-    let p = fixture_project("mirror-singh-inder");
+    let p = Project::fixture("mirror-singh-inder");
     let before = snapshot(&p);
-    let out = migrate(&p, T0, &["--dry-run"])
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = p
+        .keyctl(["migrate", "--dry-run"])
+        .now(T0)
+        .stdout_has("+      GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}")
+        .stdout_has("+JWT_KEYS=<private set: HS256 legacy sign+verify, ES256 kid")
+        .run();
     assert!(
-        out.contains("+      GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}"),
-        "{out}"
+        !out.stdout.contains("\"d\""),
+        "no private member in the plan"
     );
-    assert!(
-        out.contains("+JWT_KEYS=<private set: HS256 legacy sign+verify, ES256 kid"),
-        "{out}"
-    );
-    assert!(!out.contains("\"d\""), "no private member in the plan");
-    migrate(&p, T0, &[])
-        .code(2)
-        .stderr(predicate::str::contains("--yes"));
+    p.keyctl(["migrate"])
+        .now(T0)
+        .status(2)
+        .stderr_has("--yes")
+        .run();
     assert_unchanged(&p, &before);
     assert!(!p.file(".keyctl").exists() || !p.file(".keyctl/state.json").exists());
 }
 
 #[test]
 fn repeating_a_finished_step_changes_nothing() {
-    let p = fixture_project("upstream-2026-02");
-    migrate(&p, T0, &["--yes", "--to", "dual-verify"]).success();
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).args(["--to", "dual-verify"]).run();
     let before = snapshot(&p);
-    migrate(&p, &at(30), &["--yes", "--to", "dual-verify"])
-        .success()
-        .stdout(predicate::str::contains("nothing to do"));
+    p.migrate(at(30))
+        .args(["--to", "dual-verify"])
+        .stdout_has("nothing to do")
+        .run();
     assert_unchanged(&p, &before);
-    migrate(&p, &at(30), &["--yes", "--to", "revoked"]).code(2);
-    rollback(&p, &at(30)).success();
-    assert_eq!(phase(&p, &at(30)), "legacy");
-    let keys: Value = serde_json::from_str(&dotenv_value(&p.file(".env"), "JWT_KEYS")).unwrap();
+    p.migrate(at(30)).args(["--to", "revoked"]).status(2).run();
+    rollback(&p, at(30)).run();
+    assert_eq!(p.phase(at(30)), "legacy");
+    let keys: Value = serde_json::from_str(&p.env_value("JWT_KEYS")).unwrap();
     assert_eq!(
         keys.as_array().unwrap().len(),
         1,
         "the oct key stays, nothing is written empty"
     );
-    rollback(&p, &at(31))
-        .success()
-        .stdout(predicate::str::contains("nothing to do"));
+    rollback(&p, at(31)).stdout_has("nothing to do").run();
 }
 
 #[test]
 fn rollback_from_switched_and_refusal_after_revoke() {
-    let p = fixture_project("upstream-2026-02");
-    migrate(&p, T0, &["--yes"]).success();
-    migrate(&p, &at(25), &["--yes"]).success();
-    let rollback = |now: String| rollback(&p, &now);
-    rollback(at(30)).success();
-    assert_eq!(phase(&p, &at(30)), "dual-verify");
-    migrate(&p, &at(31), &["--yes"]).success();
-    migrate(&p, &at(31 + 81), &["--yes", "--remint-api-keys"]).success();
-    rollback(at(200)).code(3);
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
+    p.migrate(at(25)).run();
+    rollback(&p, at(30)).run();
+    assert_eq!(p.phase(at(30)), "dual-verify");
+    p.migrate(at(31)).run();
+    p.migrate(at(31 + 81)).arg("--remint-api-keys").run();
+    rollback(&p, at(200)).status(3).run();
 }
 
 #[test]
 fn revoking_the_signing_key_is_refused() {
-    let p = fixture_project("upstream-2026-02");
-    keyctl()
-        .env("KEYCTL_NOW", T0)
-        .args(["revoke", "legacy", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(3)
-        .stderr(predicate::str::contains("signing key"));
-    migrate(&p, T0, &["--yes"]).success();
-    migrate(&p, &at(25), &["--yes"]).success();
-    let kid = keyset::parse_private_set(&dotenv_value(&p.file(".env"), "JWT_KEYS"), "k")
+    let p = Project::fixture("upstream-2026-02");
+    p.keyctl(["revoke", "legacy", "--yes"])
+        .now(T0)
+        .status(3)
+        .stderr_has("signing key")
+        .run();
+    p.migrate(T0).run();
+    p.migrate(at(25)).run();
+    let kid = keyset::parse_private_set(&p.env_value("JWT_KEYS"), "k")
         .unwrap()
         .into_iter()
         .find(|k| k.can_sign())
         .unwrap()
         .kid
         .unwrap();
-    keyctl()
-        .env("KEYCTL_NOW", at(200))
-        .args(["revoke", &kid, "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(3);
-    keyctl()
-        .env("KEYCTL_NOW", at(200))
-        .args(["revoke", "no-such-kid", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(2);
+    p.keyctl(["revoke", &kid, "--yes"])
+        .now(at(200))
+        .status(3)
+        .run();
+    p.keyctl(["revoke", "no-such-kid", "--yes"])
+        .now(at(200))
+        .status(2)
+        .run();
 }
 
 #[test]
 fn hand_edits_that_disagree_with_the_state_are_refused() {
-    let p = fixture_project("upstream-2026-02");
-    migrate(&p, T0, &["--yes"]).success();
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
     // Someone puts a different key set in by hand.
     let other = Project::generated("ES256");
     let env = p.read(".env");
     let keys_line = env.lines().find(|l| l.starts_with("JWT_KEYS=")).unwrap();
     p.write(
         ".env",
-        &env.replace(keys_line, other.read(".env").lines().next().unwrap()),
+        env.replace(keys_line, other.read(".env").lines().next().unwrap()),
     );
     let jwks_line = p
         .read(".env")
@@ -607,48 +464,36 @@ fn hand_edits_that_disagree_with_the_state_are_refused() {
         .to_owned();
     p.write(
         ".env",
-        &p.read(".env")
+        p.read(".env")
             .replace(&jwks_line, other.read(".env").lines().nth(1).unwrap()),
     );
     let before = snapshot(&p);
-    migrate(&p, &at(30), &["--yes"])
-        .code(3)
-        .stderr(predicate::str::contains("edited outside keyctl"));
+    p.migrate(at(30))
+        .status(3)
+        .stderr_has("edited outside keyctl")
+        .run();
     assert_unchanged(&p, &before);
 }
 
 #[test]
 fn backups_modes_and_the_state_file_hold_no_private_material() {
-    let p = fixture_project("upstream-2026-02");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p.file(".env"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let p = Project::fixture("upstream-2026-02");
+    p.chmod(".env", 0o640);
     let original = p.read(".env");
-    migrate(&p, T0, &["--yes"]).success();
-    assert_eq!(
-        std::fs::metadata(p.file(".env"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o640,
-        "mode kept"
-    );
+    p.migrate(T0).run();
+    assert_eq!(p.mode(".env"), 0o640, "mode kept");
     let backups: Vec<_> = std::fs::read_dir(p.file(".keyctl/backups"))
         .unwrap()
         .collect();
     assert_eq!(backups.len(), 1);
-    let dir = backups[0].as_ref().unwrap().path();
-    assert_eq!(std::fs::read_to_string(dir.join(".env")).unwrap(), original);
-    assert_eq!(
-        std::fs::metadata(dir.join(".env"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
+    let backup = format!(
+        ".keyctl/backups/{}/.env",
+        backups[0].as_ref().unwrap().file_name().to_string_lossy()
     );
+    assert_eq!(p.read(&backup), original);
+    assert_eq!(p.mode(&backup), 0o600);
     let state = p.read(".keyctl/state.json");
-    let keys: Value = serde_json::from_str(&dotenv_value(&p.file(".env"), "JWT_KEYS")).unwrap();
+    let keys: Value = serde_json::from_str(&p.env_value("JWT_KEYS")).unwrap();
     for k in keys.as_array().unwrap() {
         for m in ["d", "k"] {
             if let Some(v) = k.get(m).and_then(Value::as_str) {
@@ -660,63 +505,47 @@ fn backups_modes_and_the_state_file_hold_no_private_material() {
 
 #[test]
 fn a_held_lock_stops_a_second_run_with_exit_4() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     let (lock, _) =
         keyctl::fsio::lock(&p.file(".keyctl/lock"), std::time::Duration::from_secs(1)).unwrap();
     let before = snapshot(&p);
-    migrate(&p, T0, &["--yes"])
-        .code(4)
-        .stderr(predicate::str::contains(format!(
-            "pid {}",
-            std::process::id()
-        )));
+    p.migrate(T0)
+        .status(4)
+        .stderr_has(format!("pid {}", std::process::id()))
+        .run();
     assert_unchanged(&p, &before);
     drop(lock);
-    migrate(&p, T0, &["--yes"]).success();
+    p.migrate(T0).run();
 }
 
 #[test]
 fn status_and_plan_describe_the_route() {
-    let p = fixture_project("upstream-2026-02");
-    assert_eq!(phase(&p, T0), "legacy");
-    keyctl()
-        .env("KEYCTL_NOW", T0)
-        .args(["migrate", "plan", "--project"])
-        .arg(p.path())
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("3. -> revoked"));
-    migrate(&p, T0, &["--yes"]).success();
-    let out = keyctl()
-        .env("KEYCTL_NOW", at(5))
-        .args(["migrate", "status", "--json", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = Project::fixture("upstream-2026-02");
+    assert_eq!(p.phase(T0), "legacy");
+    p.keyctl(["migrate", "plan"])
+        .now(T0)
+        .stdout_has("3. -> revoked")
+        .run();
+    p.migrate(T0).run();
+    let v = p.migrate_status(at(5));
     assert_eq!(v["next"]["wait_seconds"], 15 * 60);
     assert_eq!(v["keys"][0]["state"], "in use");
     assert_eq!(v["keys"][1]["state"], "standby");
-    keyctl()
-        .env("KEYCTL_NOW", at(5))
-        .args(["migrate", "status", "--project"])
-        .arg(p.path())
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("in 15m"));
+    p.keyctl(["migrate", "status"])
+        .now(at(5))
+        .stdout_has("in 15m")
+        .run();
 }
 
 #[test]
 fn eddsa_warns_and_restart_lists_verifiers_before_auth() {
-    let p = fixture_project("upstream-2026-02");
-    let out = migrate(&p, T0, &["--yes", "--alg", "EdDSA"])
-        .success()
-        .stderr(predicate::str::contains("Edge Functions"))
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = Test::fixture("upstream-2026-02")
+        .args(["migrate", "--yes", "--alg", "EdDSA"])
+        .now(T0)
+        .stderr_has("Edge Functions")
+        .run();
     let line = out
+        .stdout
         .lines()
         .find(|l| l.contains("docker compose up"))
         .unwrap();
@@ -739,25 +568,24 @@ fn golden_diffs_per_fixture_and_step() {
         "mirror-singh-inder",
         "third-party-dokploy",
     ] {
-        let p = fixture_project(fixture);
+        let p = Project::fixture(fixture);
         for (offset, step, extra) in [
             (0, "dual-verify", vec![]),
             (25, "switched", vec![]),
             (106, "revoked", vec!["--remint-api-keys"]),
         ] {
             let now = at(offset);
-            let plan = migrate(&p, &now, &[&["--dry-run"], extra.as_slice()].concat())
-                .success()
-                .get_output()
-                .stdout
-                .clone();
-            let plan = normalize(&String::from_utf8(plan).unwrap(), &p);
-            let golden = crate::support::repo()
+            let plan = p
+                .keyctl(["migrate", "--dry-run"])
+                .args(&extra)
+                .now(&now)
+                .run();
+            let golden = repo()
                 .join("tests/cases")
                 .join(fixture)
                 .join(format!("{step}.diff"));
-            check_golden(&golden, &plan);
-            migrate(&p, &now, &[&["--yes"], extra.as_slice()].concat()).success();
+            check_golden(&golden, &normalize(&plan.stdout, &p));
+            p.migrate(&now).args(&extra).run();
         }
     }
 }
@@ -833,53 +661,44 @@ mod review {
 
     #[test]
     fn f2_a_compose_reset_after_the_switch_blocks_revocation_until_rewired() {
-        let p = fixture_project("upstream-2026-02");
-        migrate(&p, T0, &["--yes"]).success();
-        migrate(&p, &at(25), &["--yes"]).success();
+        let p = Project::fixture("upstream-2026-02");
+        p.migrate(T0).run();
+        p.migrate(at(25)).run();
         // A stack upgrade puts upstream's compose file back.
-        std::fs::copy(
-            fixtures().join("upstream-2026-02/docker-compose.yml"),
-            p.file("docker-compose.yml"),
-        )
-        .unwrap();
+        p.upgrade_compose("upstream-2026-02");
         let before = snapshot(&p);
-        migrate(&p, &at(120), &["--yes", "--remint-api-keys"])
-            .code(3)
-            .stderr(predicate::str::contains("migrate rewire"));
+        p.migrate(at(120))
+            .arg("--remint-api-keys")
+            .status(3)
+            .stderr_has("migrate rewire")
+            .run();
         assert_unchanged(&p, &before);
-        keyctl()
-            .env("KEYCTL_NOW", at(121))
-            .args(["migrate", "rewire", "--yes", "--project"])
-            .arg(p.path())
-            .assert()
-            .success();
+        p.keyctl(["migrate", "rewire", "--yes"]).now(at(121)).run();
         assert_wiring(&p, "switched");
-        migrate(&p, &at(122), &["--yes", "--remint-api-keys"]).success();
+        p.migrate(at(122)).arg("--remint-api-keys").run();
     }
 
     #[test]
     fn f2_b_a_hand_added_asymmetric_key_on_a_legacy_stack_is_refused() {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         let extra = Project::generated("ES256").read(".env");
-        p.write(".env", &format!("{}{extra}", p.read(".env")));
+        p.write(".env", format!("{}{extra}", p.read(".env")));
         let before = snapshot(&p);
-        migrate(&p, T0, &["--yes"]).code(3);
+        p.migrate(T0).status(3).run();
         assert_unchanged(&p, &before);
     }
 
     #[test]
     fn f1_withdrawing_a_key_that_signed_waits_for_its_tokens() {
-        let p = fixture_project("upstream-2026-02");
-        migrate(&p, T0, &["--yes"]).success();
-        migrate(&p, &at(21), &["--yes"]).success();
-        let rollback = |now: String| rollback(&p, &now);
-        rollback(at(30)).success();
-        rollback(at(31))
-            .code(3)
-            .stderr(predicate::str::contains("JWT_EXPIRY"));
-        rollback(at(30 + 81))
-            .success()
-            .stderr(predicate::str::contains("opaque keys"));
+        let p = Project::fixture("upstream-2026-02");
+        p.migrate(T0).run();
+        p.migrate(at(21)).run();
+        rollback(&p, at(30)).run();
+        rollback(&p, at(31))
+            .status(3)
+            .stderr_has("JWT_EXPIRY")
+            .run();
+        rollback(&p, at(30 + 81)).stderr_has("opaque keys").run();
         let state: Value = serde_json::from_str(&p.read(".keyctl/state.json")).unwrap();
         assert_eq!(
             state["revoked"].as_array().unwrap().len(),
@@ -890,24 +709,14 @@ mod review {
 
     #[test]
     fn f3_restart_command_keeps_a_named_env_file() {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         std::fs::rename(p.file(".env"), p.file("prod.env")).unwrap();
-        let out = keyctl()
-            .env("KEYCTL_NOW", T0)
-            .args(["migrate", "--yes", "--env-file"])
+        // No --project: the env file names the project.
+        p.keyctl(["migrate", "--yes", "--env-file"])
             .arg(p.file("prod.env"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            text.contains(&format!("--env-file {}", p.file("prod.env").display())),
-            "{text}"
-        );
+            .now(T0)
+            .stdout_has(format!("--env-file {}", p.file("prod.env").display()))
+            .run();
         assert!(
             p.file(".keyctl/state-prod.env.json").exists(),
             "a state file per env file"
@@ -916,50 +725,45 @@ mod review {
 
     #[test]
     fn f3_an_override_that_shadows_the_wiring_is_refused() {
-        let p = fixture_project("upstream-2026-02");
-        p.write(
-            "docker-compose.override.yml",
-            "services:\n  rest:\n    environment:\n      PGRST_JWT_SECRET: ${JWT_SECRET}\n",
-        );
-        migrate(&p, T0, &["--yes"])
-            .code(3)
-            .stderr(predicate::str::contains("override"));
+        Test::fixture("upstream-2026-02")
+            .write(
+                "docker-compose.override.yml",
+                "services:\n  rest:\n    environment:\n      PGRST_JWT_SECRET: ${JWT_SECRET}\n",
+            )
+            .args(["migrate", "--yes"])
+            .now(T0)
+            .status(3)
+            .stderr_has("override")
+            .run();
     }
 
     #[test]
     fn f5_an_absurd_jwt_expiry_is_bad_input_not_a_crash() {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         p.write(
             ".env",
-            &p.read(".env")
+            p.read(".env")
                 .replace("JWT_EXPIRY=3600", "JWT_EXPIRY=999999999999999"),
         );
         let before = snapshot(&p);
-        migrate(&p, T0, &["--yes"])
-            .code(2)
-            .stderr(predicate::str::contains("JWT_EXPIRY"));
+        p.migrate(T0).status(2).stderr_has("JWT_EXPIRY").run();
         assert_unchanged(&p, &before);
-        keyctl()
-            .env("KEYCTL_NOW", at(25))
-            .args(["migrate", "status", "--project"])
-            .arg(p.path())
-            .assert()
-            .code(2);
+        p.keyctl(["migrate", "status"]).now(at(25)).status(2).run();
     }
 
     #[test]
     fn f6_variables_that_interpolate_an_api_key_do_not_block_revocation() {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         p.write(
             ".env",
-            &format!(
+            format!(
                 "{}NEXT_PUBLIC_SUPABASE_ANON_KEY=${{ANON_KEY}}\n",
                 p.read(".env")
             ),
         );
-        migrate(&p, T0, &["--yes"]).success();
-        migrate(&p, &at(25), &["--yes"]).success();
-        migrate(&p, &at(120), &["--yes", "--remint-api-keys"]).success();
+        p.migrate(T0).run();
+        p.migrate(at(25)).run();
+        p.migrate(at(120)).arg("--remint-api-keys").run();
         assert!(
             p.read(".env")
                 .contains("NEXT_PUBLIC_SUPABASE_ANON_KEY=${ANON_KEY}\n")
@@ -968,32 +772,38 @@ mod review {
 
     #[test]
     fn f7_the_wait_covers_auths_own_token_lifetime() {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         p.write(
             "docker-compose.yml",
-            &p.read("docker-compose.yml")
+            p.read("docker-compose.yml")
                 .replace("GOTRUE_JWT_EXP: ${JWT_EXPIRY}", "GOTRUE_JWT_EXP: 86400"),
         );
-        migrate(&p, T0, &["--yes"]).success();
-        migrate(&p, &at(25), &["--yes"]).success();
-        migrate(&p, &at(120), &["--yes", "--remint-api-keys"])
-            .code(3)
-            .stderr(predicate::str::contains("86400"));
-        migrate(&p, &at(25 + 24 * 60 + 21), &["--yes", "--remint-api-keys"]).success();
+        p.migrate(T0).run();
+        p.migrate(at(25)).run();
+        p.migrate(at(120))
+            .arg("--remint-api-keys")
+            .status(3)
+            .stderr_has("86400")
+            .run();
+        p.migrate(at(25 + 24 * 60 + 21))
+            .arg("--remint-api-keys")
+            .run();
     }
 
     #[test]
     fn f8_an_unusual_healthcheck_form_is_refused_not_skipped() {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         p.write(
             "docker-compose.yml",
-            &p.read("docker-compose.yml")
+            p.read("docker-compose.yml")
                 .replace("Bearer ${ANON_KEY}", "Bearer ${ANON_KEY:-none}"),
         );
-        migrate(&p, T0, &["--yes"]).success();
-        migrate(&p, &at(25), &["--yes"]).success();
-        migrate(&p, &at(120), &["--yes", "--remint-api-keys"])
-            .code(3)
-            .stderr(predicate::str::contains("healthcheck"));
+        p.migrate(T0).run();
+        p.migrate(at(25)).run();
+        p.migrate(at(120))
+            .arg("--remint-api-keys")
+            .status(3)
+            .stderr_has("healthcheck")
+            .run();
     }
 }

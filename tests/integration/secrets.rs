@@ -6,8 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::migrate::fixture_project;
-use crate::support::{Project, keyctl};
+use crate::support::{Project, T0};
 
 /// Every private byte string in a `.env`: private JWK members, oct keys, JWT_SECRET.
 fn private_strings(env: &str) -> Vec<String> {
@@ -32,19 +31,12 @@ fn private_strings(env: &str) -> Vec<String> {
 
 #[test]
 fn a_full_migration_never_prints_or_records_a_private_key() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     let mut secrets = private_strings(&p.read(".env"));
     let mut output = String::new();
     let mut run = |now: &str, args: &[&str]| {
-        let out = keyctl()
-            .env("KEYCTL_NOW", now)
-            .args(args)
-            .arg("--project")
-            .arg(p.path())
-            .output()
-            .unwrap();
-        output.push_str(&String::from_utf8_lossy(&out.stdout));
-        output.push_str(&String::from_utf8_lossy(&out.stderr));
+        let out = p.keyctl(args).now(now).project().any_status().run();
+        output.push_str(&out.text());
     };
     let steps: [(&str, &[&str]); 6] = [
         (
@@ -100,28 +92,26 @@ fn a_full_migration_never_prints_or_records_a_private_key() {
 #[test]
 fn private_files_are_0600_from_the_first_byte_whatever_the_umask() {
     for umask in ["000", "022"] {
-        let p = fixture_project("upstream-2026-02");
+        let p = Project::fixture("upstream-2026-02");
         let keys = Project::new();
-        let bin = assert_cmd::cargo::cargo_bin!("keyctl");
-        let script = format!(
-            "umask {umask} && KEYCTL_NOW=2026-12-01T12:00:00Z {bin} migrate --yes --project {} >/dev/null && {bin} generate --format pem --out {} && {bin} generate --format env --out {}/env",
-            p.path().display(),
-            keys.path().display(),
-            keys.path().display(),
-            bin = bin.display()
-        );
         std::fs::create_dir(keys.file("env")).unwrap();
-        let status = Command::new("sh").args(["-c", &script]).status().unwrap();
-        assert!(status.success(), "umask {umask}");
-        let mode =
-            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&keys.file("private.pem")), 0o600, "umask {umask}");
-        assert_eq!(mode(&keys.file("env/keys.env")), 0o600, "umask {umask}");
-        assert_eq!(mode(&p.file(".keyctl/state.json")), 0o600, "umask {umask}");
-        assert_eq!(mode(&p.file(".keyctl")), 0o700, "umask {umask}");
+        p.migrate(T0).umask(umask).run();
+        keys.keyctl(["generate", "--format", "pem", "--out"])
+            .arg(keys.path())
+            .umask(umask)
+            .run();
+        keys.keyctl(["generate", "--format", "env", "--out"])
+            .arg(keys.file("env"))
+            .umask(umask)
+            .run();
+        assert_eq!(keys.mode("private.pem"), 0o600, "umask {umask}");
+        assert_eq!(keys.mode("env/keys.env"), 0o600, "umask {umask}");
+        assert_eq!(p.mode(".keyctl/state.json"), 0o600, "umask {umask}");
+        assert_eq!(p.mode(".keyctl"), 0o700, "umask {umask}");
         for backup in std::fs::read_dir(p.file(".keyctl/backups")).unwrap() {
             for f in std::fs::read_dir(backup.unwrap().path()).unwrap() {
-                assert_eq!(mode(&f.unwrap().path()), 0o600, "umask {umask}: backups");
+                let mode = f.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "umask {umask}: backups");
             }
         }
     }
@@ -129,8 +119,8 @@ fn private_files_are_0600_from_the_first_byte_whatever_the_umask() {
 
 #[test]
 fn a_git_tracked_env_is_reported() {
-    let p = fixture_project("upstream-2026-02");
-    std::fs::set_permissions(p.file(".env"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = Project::fixture("upstream-2026-02");
+    p.chmod(".env", 0o600);
     let git = |args: &[&str]| {
         let ok = Command::new("git")
             .args(["-c", "user.email=t@t", "-c", "user.name=t"])
@@ -145,13 +135,12 @@ fn a_git_tracked_env_is_reported() {
     git(&["init", "-q"]);
     git(&["add", ".env"]);
     git(&["commit", "-qm", "x"]);
-    let out = keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T12:00:00Z")
-        .args(["doctor", "--json", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = p
+        .keyctl(["doctor", "--json"])
+        .now(T0)
+        .any_status()
+        .run()
+        .json();
     assert!(
         v["findings"]
             .as_array()
@@ -160,11 +149,9 @@ fn a_git_tracked_env_is_reported() {
             .any(|f| f["code"] == "env_in_git"),
         "{v:#}"
     );
-    let out = keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T12:00:00Z")
-        .args(["migrate", "--dry-run", "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tracked by git"));
+    p.keyctl(["migrate", "--dry-run"])
+        .now(T0)
+        .any_status()
+        .stderr_has("tracked by git")
+        .run();
 }

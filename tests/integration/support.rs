@@ -1,17 +1,30 @@
-//! Shared helpers: the keyctl command, temporary projects, the shared fixtures, and the
-//! external clients.
+//! Shared helpers: the [`Test`] builder for keyctl runs, temporary [`Project`]s made from
+//! the shared fixtures, the clock, the external clients and an independent `.env` reader.
+
+mod project;
+mod test;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use tempfile::TempDir;
+use jiff::{SignedDuration, Timestamp};
 
-/// `keyctl` with a clean, deterministic environment.
-pub fn keyctl() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("keyctl"));
-    cmd.env_remove("KEYCTL_NOW").env("NO_COLOR", "1");
-    cmd
+pub use project::{Project, copy_fixture};
+pub use test::{Output, Test};
+
+/// The clock of the migration tests: `KEYCTL_NOW` of the first step.
+pub const T0: &str = "2026-12-01T12:00:00Z";
+
+/// `T0` plus `offset_mins` minutes, for `KEYCTL_NOW`.
+pub fn at(offset_mins: i64) -> String {
+    let t: Timestamp = T0.parse().unwrap();
+    (t + SignedDuration::from_mins(offset_mins)).to_string()
+}
+
+/// The keyctl binary, for runs the builder does not make (a shell script).
+pub fn keyctl_bin() -> PathBuf {
+    PathBuf::from(assert_cmd::cargo::cargo_bin!("keyctl"))
 }
 
 /// The repository root.
@@ -28,56 +41,6 @@ pub fn fixtures() -> PathBuf {
         dir.display()
     );
     dir
-}
-
-/// A temporary project directory.
-pub struct Project {
-    pub dir: TempDir,
-}
-
-impl Project {
-    pub fn new() -> Self {
-        Project {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    /// A project whose `.env` is `text`.
-    pub fn with_env(text: &str) -> Self {
-        let p = Project::new();
-        p.write(".env", text);
-        p
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.file(name), text).expect("write test file");
-    }
-
-    pub fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.file(name)).expect("read test file")
-    }
-
-    /// A project made with `keyctl generate --alg ALG --format env`.
-    pub fn generated(alg: &str) -> Self {
-        let out = keyctl()
-            .args(["generate", "--alg", alg, "--format", "env"])
-            .output()
-            .expect("run keyctl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Project::with_env(&String::from_utf8(out.stdout).unwrap())
-    }
 }
 
 /// The output of an external client.

@@ -1,47 +1,26 @@
 //! `keyctl token sign` and `keyctl token verify`: verdicts per service, the reasons for
 //! rejections (including revoked keys and retired secrets), stdin scanning, hostile input.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::migrate::fixture_project;
-use crate::support::{Project, dotenv_value, keyctl, repo};
+use crate::support::{Project, T0, repo};
 use keyctl::jws;
 
-const T0: &str = "2026-12-01T12:00:00Z";
-
+/// `keyctl token sign ARGS` at `now`: the token.
 fn sign(p: &Project, now: &str, args: &[&str]) -> String {
-    let out = keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["token", "sign", "--project"])
-        .arg(p.path())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let out = p.keyctl(["token", "sign"]).args(args).now(now).run();
+    out.stdout.trim().to_owned()
 }
 
+/// `keyctl token verify TOKEN --json EXTRA` at `now`: the exit code and the verdict.
 fn verify_json(p: &Project, now: &str, token: &str, extra: &[&str]) -> (i32, Value) {
-    let out = keyctl()
-        .env("KEYCTL_NOW", now)
-        .args(["token", "verify", token, "--json", "--project"])
-        .arg(p.path())
+    let out = p
+        .keyctl(["token", "verify", token, "--json"])
         .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr))),
-    )
+        .now(now)
+        .any_status()
+        .run();
+    (out.code.unwrap(), out.json())
 }
 
 fn reasons(v: &Value) -> Vec<String> {
@@ -62,7 +41,7 @@ fn reasons(v: &Value) -> Vec<String> {
 
 #[test]
 fn signed_tokens_follow_the_current_signer() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     let legacy = sign(&p, T0, &["--role", "service_role"]);
     let d = jws::decode(&legacy).unwrap();
     assert_eq!(
@@ -70,18 +49,8 @@ fn signed_tokens_follow_the_current_signer() {
         (Some("HS256"), None),
         "HS256 without kid while the legacy secret signs"
     );
-    keyctl()
-        .env("KEYCTL_NOW", T0)
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
-    keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T12:25:00Z")
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
+    p.migrate(T0).run();
+    p.migrate("2026-12-01T12:25:00Z").run();
     let t = sign(
         &p,
         "2026-12-01T12:26:00Z",
@@ -125,13 +94,8 @@ fn signed_tokens_follow_the_current_signer() {
 
 #[test]
 fn rejections_say_which_key_really_signed() {
-    let p = fixture_project("upstream-2026-02");
-    keyctl()
-        .env("KEYCTL_NOW", T0)
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
     // An HS256 token with the legacy secret, kept by a client past the revocation.
     let old_hs = sign(
         &p,
@@ -139,13 +103,8 @@ fn rejections_say_which_key_really_signed() {
         &["--role", "anon", "--exp", "30d"],
     );
     assert_eq!(jws::decode(&old_hs).unwrap().alg(), Some("HS256"));
-    keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T12:25:00Z")
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
-    let old_secret = dotenv_value(&p.file(".env"), "JWT_SECRET");
+    p.migrate("2026-12-01T12:25:00Z").run();
+    let old_secret = p.env_value("JWT_SECRET");
     assert!(!old_secret.is_empty());
     let first_kid = jws::decode(&sign(&p, "2026-12-01T12:26:00Z", &["--role", "anon"]))
         .unwrap()
@@ -157,12 +116,9 @@ fn rejections_say_which_key_really_signed() {
         "2026-12-01T12:26:00Z",
         &["--role", "anon", "--exp", "30d"],
     );
-    keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T14:00:00Z")
-        .args(["migrate", "--yes", "--remint-api-keys", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
+    p.migrate("2026-12-01T14:00:00Z")
+        .arg("--remint-api-keys")
+        .run();
     let (code, v) = verify_json(&p, "2026-12-01T14:01:00Z", &old_hs, &["--service", "rest"]);
     assert_eq!(code, 1);
     let r = &reasons(&v)[0];
@@ -171,24 +127,11 @@ fn rejections_say_which_key_really_signed() {
         "{r}"
     );
     // A rotation, then a token from the revoked first key.
-    keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T14:10:00Z")
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
-    keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T14:35:00Z")
-        .args(["migrate", "--yes", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
-    keyctl()
-        .env("KEYCTL_NOW", "2026-12-01T16:00:00Z")
-        .args(["migrate", "--yes", "--remint-api-keys", "--project"])
-        .arg(p.path())
-        .assert()
-        .success();
+    p.migrate("2026-12-01T14:10:00Z").run();
+    p.migrate("2026-12-01T14:35:00Z").run();
+    p.migrate("2026-12-01T16:00:00Z")
+        .arg("--remint-api-keys")
+        .run();
     let (code, v) = verify_json(&p, "2026-12-01T16:01:00Z", &old_es, &[]);
     assert_eq!(code, 1);
     for r in reasons(&v) {
@@ -198,7 +141,7 @@ fn rejections_say_which_key_really_signed() {
 
 #[test]
 fn a_stale_copy_of_the_secret_is_named() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     // Rest has a literal copy of an older secret in its compose line.
     let compose = p.read("docker-compose.yml").replacen(
         "PGRST_JWT_SECRET: ${JWT_SECRET}",
@@ -220,35 +163,17 @@ fn a_stale_copy_of_the_secret_is_named() {
 
 #[test]
 fn stdin_scans_many_tokens_one_verdict_each() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     let good = sign(&p, T0, &["--role", "anon"]);
     let input = format!("{good}\nnot-a-token\n\n{good}x\n{}\n", "A".repeat(100_000));
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("keyctl"))
-        .env("KEYCTL_NOW", T0)
-        .args([
-            "token",
-            "verify",
-            "-",
-            "--json",
-            "--service",
-            "rest",
-            "--project",
-        ])
-        .arg(p.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
+    let out = p
+        .keyctl(["token", "verify", "-", "--json", "--service", "rest"])
+        .now(T0)
+        .stdin(input)
+        .status(1)
+        .run();
+    let lines: Vec<Value> = out
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -266,7 +191,7 @@ fn stdin_scans_many_tokens_one_verdict_each() {
 /// exactly its verdict.
 #[test]
 fn hostile_token_corpus() {
-    let p = fixture_project("upstream-2026-02");
+    let p = Project::fixture("upstream-2026-02");
     let dir = repo().join("tests/corpus/token");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -289,8 +214,8 @@ fn hostile_token_corpus() {
 
 #[test]
 fn jku_headers_are_reported_and_never_fetched() {
-    let p = fixture_project("upstream-2026-02");
-    let secret = dotenv_value(&p.file(".env"), "JWT_SECRET");
+    let p = Project::fixture("upstream-2026-02");
+    let secret = p.env_value("JWT_SECRET");
     let key = keyctl::keyset::legacy_material(&secret);
     let header = json!({"alg":"HS256","typ":"JWT","jku":"https://attacker.example/jwks.json"});
     let payload = json!({"role":"anon","exp":4_000_000_000_u64});
@@ -303,11 +228,8 @@ fn jku_headers_are_reported_and_never_fetched() {
         "{input}.{}",
         keyctl::b64::encode(&key.sign(input.as_bytes()).unwrap())
     );
-    keyctl()
-        .env("KEYCTL_NOW", T0)
-        .args(["token", "verify", &token, "--service", "rest", "--project"])
-        .arg(p.path())
-        .assert()
-        .code(0)
-        .stdout(predicate::str::contains("never fetches"));
+    p.keyctl(["token", "verify", &token, "--service", "rest"])
+        .now(T0)
+        .stdout_has("never fetches")
+        .run();
 }
