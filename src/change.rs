@@ -481,6 +481,7 @@ mod tests {
             path: path.into(),
             doc: crate::compose::Compose::parse("services: {}\n").unwrap(),
             overrides: Vec::new(),
+            env_files: Vec::new(),
         };
         let c = restart_command(
             &file("/srv/docker-compose.yml"),

@@ -113,18 +113,19 @@ fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
 
 /// The views of every keyctl-relevant service in the compose file.
 #[must_use]
-pub(crate) fn views(env: &EnvFile, compose: &Compose) -> Vec<View> {
+/// `resolve(service, key)` is what that service's environment holds for `key` once compose
+/// has interpolated it (its `environment:` entry, else its `env_file:` files).
+pub(crate) fn views(
+    compose: &Compose,
+    resolve: &dyn Fn(&str, &str) -> Option<String>,
+) -> Vec<View> {
     let mut out = Vec::new();
     for service in compose.services() {
         let Some(role) = service.role else { continue };
         if role == Role::Kong {
             continue;
         }
-        let read = |key: &str| -> Option<String> {
-            compose
-                .env(&service.name, key)
-                .map(|l| env.interpolate(&l.value).unwrap_or_default())
-        };
+        let read = |key: &str| -> Option<String> { resolve(&service.name, key) };
         let mut view = View {
             service: service.name.clone(),
             role,

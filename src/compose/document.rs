@@ -186,6 +186,39 @@ impl Compose {
         Some(values.join(" "))
     }
 
+    /// The files `service` reads through `env_file:` (a path, a list of paths, or a list of
+    /// `{path, required}` maps), in compose's order: later files win. Paths are as written,
+    /// relative to the compose file's directory.
+    #[must_use]
+    pub fn env_files(&self, service: &str) -> Vec<String> {
+        let t = &self.tree;
+        let Some((_, svc)) = self.service_node(service) else {
+            return Vec::new();
+        };
+        let Some(node) = t.get_merged(t.resolve(svc), "env_file", 0) else {
+            return Vec::new();
+        };
+        let path_of = |id: NodeId| -> Option<String> {
+            let id = t.resolve(id);
+            match t.nodes[id].kind {
+                Kind::Scalar { .. } => t.scalar(id).map(str::to_owned),
+                Kind::Map => t
+                    .get_merged(id, "path", 0)
+                    .and_then(|p| t.scalar(p))
+                    .map(str::to_owned),
+                _ => None,
+            }
+        };
+        match t.nodes[node].kind {
+            Kind::Seq => t.nodes[node]
+                .children
+                .iter()
+                .filter_map(|&c| path_of(c))
+                .collect(),
+            _ => path_of(node).into_iter().collect(),
+        }
+    }
+
     /// The last `services` entry named `service`: (key node, value node).
     pub(super) fn service_node(&self, service: &str) -> Option<(NodeId, NodeId)> {
         self.tree.get(self.services, service)
@@ -356,6 +389,18 @@ mod tests {
     use super::super::test_support::{line_diff, starts};
     use super::super::{Change, EnvLine};
     use super::*;
+
+    #[test]
+    fn env_files_in_every_form_in_order() {
+        let c = Compose::parse(
+            "services:\n  a:\n    env_file: one.env\n  b:\n    env_file:\n      - one.env\n      - path: two.env\n        required: false\n  c:\n    image: x\n",
+        )
+        .unwrap();
+        assert_eq!(c.env_files("a"), ["one.env"]);
+        assert_eq!(c.env_files("b"), ["one.env", "two.env"]);
+        assert!(c.env_files("c").is_empty());
+        assert!(c.env_files("missing").is_empty());
+    }
 
     #[test]
     fn parse_errors_name_the_line() {

@@ -57,6 +57,9 @@ pub struct ComposeFile {
     pub doc: Compose,
     /// Override files present beside it.
     pub overrides: Vec<Override>,
+    /// The files services read through `env_file:`, by the path as written (`None`: it
+    /// could not be read or parsed; compose would refuse to start that service).
+    pub env_files: Vec<(String, Option<EnvFile>)>,
 }
 
 impl ComposeFile {
@@ -295,13 +298,21 @@ impl Project {
         Ok((keyset::legacy_material(secret), None))
     }
 
-    /// What `service` resolves `key` to: its compose entry interpolated with the `.env`
-    /// (`None` when the service does not set it).
+    /// What `service` resolves `key` to, as compose builds its environment: the
+    /// `environment:` entry interpolated with the `.env`, else the last of its `env_file:`
+    /// files that sets it (`None` when neither does).
     #[must_use]
-    pub fn resolved(&self, compose: &Compose, service: &str, key: &str) -> Option<String> {
+    pub fn resolved(&self, compose: &ComposeFile, service: &str, key: &str) -> Option<String> {
+        if let Some(l) = compose.doc.env(service, key) {
+            return Some(self.env.interpolate(&l.value).unwrap_or_default());
+        }
         compose
-            .env(service, key)
-            .map(|l| self.env.interpolate(&l.value).unwrap_or_default())
+            .doc
+            .env_files(service)
+            .iter()
+            .rev()
+            .filter_map(|name| compose.env_files.iter().find(|(n, _)| n == name))
+            .find_map(|(_, file)| file.as_ref().and_then(|f| f.get(key)).map(str::to_owned))
     }
 
     /// `JWT_EXPIRY` in seconds (3600 when unset), or Auth's larger `GOTRUE_JWT_EXP`.
@@ -347,7 +358,7 @@ impl Project {
     #[must_use]
     pub fn views(&self) -> Vec<View> {
         match self.compose_if_present() {
-            Ok(Some(c)) => verifier::views(&self.env, &c.doc),
+            Ok(Some(c)) => verifier::views(&c.doc, &|service, key| self.resolved(c, service, key)),
             _ => verifier::expected_views(&self.env),
         }
     }
@@ -442,6 +453,19 @@ fn load_compose(path: PathBuf) -> Result<ComposeFile> {
             e.message,
         )
     })?;
+    let dir = dir_of(&path).to_path_buf();
+    let mut env_files: Vec<(String, Option<EnvFile>)> = Vec::new();
+    for service in doc.services() {
+        for name in doc.env_files(&service.name) {
+            if env_files.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let env = fsio::read_text(&dir.join(&name))
+                .ok()
+                .and_then(|t| EnvFile::parse(&t).ok());
+            env_files.push((name, env));
+        }
+    }
     let mut overrides = Vec::new();
     for name in OVERRIDE_NAMES {
         let o = path.with_file_name(name);
@@ -454,6 +478,7 @@ fn load_compose(path: PathBuf) -> Result<ComposeFile> {
         path,
         doc,
         overrides,
+        env_files,
     })
 }
 

@@ -233,3 +233,30 @@ fn jku_headers_are_reported_and_never_fetched() {
         .stdout_has("never fetches")
         .run();
 }
+
+/// A service that reads its secret through `env_file:` (not `environment:`) verifies with
+/// that file's value: the project model resolves what each service really receives.
+#[test]
+fn a_secret_read_through_env_file_is_what_the_service_verifies_with() {
+    let secret = "a-secret-only-in-keys-env-0123456789-abcdef";
+    let p = Project::with_env(&format!("JWT_SECRET={secret}\n"));
+    p.write(
+        "docker-compose.yml",
+        "services:\n  rest:\n    image: postgrest/postgrest:v12.2.0\n    env_file:\n      - path: keys.env\n        required: true\n",
+    );
+    p.write("keys.env", format!("PGRST_JWT_SECRET={secret}\n"));
+    let token = sign(&p, T0, &["--role", "anon"]);
+    let (code, v) = verify_json(&p, T0, &token, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"][0]["service"], "rest", "{v}");
+    assert_eq!(v["results"][0]["valid"], true, "{v}");
+
+    // A different value in keys.env is a split secret: rest rejects the token.
+    p.write(
+        "keys.env",
+        "PGRST_JWT_SECRET=another-secret-entirely-0123456789-abcdefgh\n",
+    );
+    let (code, v) = verify_json(&p, T0, &token, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["results"][0]["code"], "bad_signature", "{v}");
+}
