@@ -75,7 +75,7 @@ fn braced(inner: &str, resolved: &[(String, String)]) -> Result<String, String> 
     let Some(kind) = op.chars().next() else {
         return Ok(value.unwrap_or("").to_owned());
     };
-    let arg = &op[1..];
+    let arg = &op[kind.len_utf8()..];
     match kind {
         '-' if unset(value) => substitute(arg, resolved),
         '-' => Ok(value.unwrap_or("").to_owned()),
@@ -84,5 +84,18 @@ fn braced(inner: &str, resolved: &[(String, String)]) -> Result<String, String> 
         '?' if unset(value) => Err(format!("required variable {name} is missing a value")),
         '?' => Ok(value.unwrap_or("").to_owned()),
         _ => Err(format!("invalid interpolation ${{{inner}}}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the envfile property test: an operator that is a multi-byte character was
+    /// sliced inside the character and panicked.
+    #[test]
+    fn a_multibyte_character_after_the_name_is_an_error_not_a_panic() {
+        assert!(substitute("${Aਾ}", &[]).unwrap_err().contains("invalid interpolation"));
+        assert!(substitute("${A:ఫ}", &[]).is_err());
     }
 }
