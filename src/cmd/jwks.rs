@@ -77,15 +77,17 @@ impl JwksArgs {
         self.derive_from_project()
     }
 
+    fn load(&self) -> Result<Project> {
+        let loc = Locator {
+            dir: self.project.clone(),
+            env_file: self.env_file.clone(),
+            compose_file: None,
+        };
+        Project::load(&loc, clock::now()?)
+    }
+
     fn check_project(&self) -> Result<()> {
-        let project = Project::load(
-            &Locator {
-                dir: self.project.clone(),
-                env_file: self.env_file.clone(),
-                compose_file: None,
-            },
-            clock::now()?,
-        )?;
+        let project = self.load()?;
         let problems = keyset::check(&project.key_inputs());
         if problems.is_empty() {
             let summary = match project.env.get_nonempty("JWT_KEYS") {
@@ -112,14 +114,7 @@ impl JwksArgs {
     }
 
     fn derive_from_project(&self) -> Result<()> {
-        let project = Project::load(
-            &Locator {
-                dir: self.project.clone(),
-                env_file: self.env_file.clone(),
-                compose_file: None,
-            },
-            clock::now()?,
-        )?;
+        let project = self.load()?;
         let (text, place) = project.value("JWT_KEYS").filter(|(v, _)| !v.trim().is_empty()).ok_or_else(|| {
             Error::bad(
                 project.place("JWT_KEYS"),

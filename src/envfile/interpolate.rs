@@ -95,7 +95,11 @@ mod tests {
     /// sliced inside the character and panicked.
     #[test]
     fn a_multibyte_character_after_the_name_is_an_error_not_a_panic() {
-        assert!(substitute("${Aਾ}", &[]).unwrap_err().contains("invalid interpolation"));
+        assert!(
+            substitute("${Aਾ}", &[])
+                .unwrap_err()
+                .contains("invalid interpolation")
+        );
         assert!(substitute("${A:ఫ}", &[]).is_err());
     }
 }
