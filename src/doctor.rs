@@ -159,6 +159,7 @@ pub(crate) fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec
     secrets(&mut r);
     let (phase, keys) = record(&mut r, now);
     wiring(&mut r, keys.as_ref());
+    images(&mut r, keys.as_ref());
     api_keys(&mut r, now);
     r.findings.sort_by_key(|f| f.severity);
     (phase, r.findings)
@@ -489,6 +490,57 @@ fn realtime_healthcheck(r: &mut Report<'_>, compose_file: &ComposeFile) {
         {
             r.push(Finding::error("realtime_healthcheck", compose_name.clone()).service(&s.name).variable("ANON_KEY").says("realtime's healthcheck sends ANON_KEY, which is no longer an HS256 token", "realtime's management endpoint accepts only HS256: the container is reported unhealthy", format!("point the healthcheck at an HS256 token signed with JWT_SECRET (keyctl migrate sets {} when it revokes the legacy key)", crate::migrate::HEALTHCHECK_VAR)));
         }
+    }
+}
+
+/// Images older than the version that understands asymmetric keys (SPEC §7): an error once
+/// the project uses them, a warning before (the migration refuses to start).
+fn images(r: &mut Report<'_>, keys: Option<&Vec<crate::jwk::Jwk>>) {
+    let Ok(Some(compose)) = r.project.compose_if_present() else {
+        return;
+    };
+    let past_legacy = keys.is_some_and(|k| k.iter().any(|k| k.material.alg().is_asymmetric()));
+    for f in crate::images::check(&compose.doc) {
+        let place = compose.place(Some(f.line()));
+        let finding = match f {
+            crate::images::Finding::TooOld {
+                service,
+                image,
+                need,
+                why,
+                ..
+            } => {
+                let base = if past_legacy {
+                    Finding::error("image_too_old", place)
+                } else {
+                    Finding::warning("image_too_old", place)
+                };
+                base.service(&service).says(
+                    format!("service {service} runs {image}; {need} or newer {why}"),
+                    if past_legacy {
+                        "this service ignores the asymmetric keys and rejects tokens signed with them"
+                    } else {
+                        "keyctl migrate refuses to start: after the switch this service would reject every session"
+                    },
+                    format!(
+                        "set the image of {service} to {need} or newer in {}, then: docker compose up -d {service}",
+                        compose.path.display()
+                    ),
+                )
+            }
+            crate::images::Finding::Unknown { service, image, .. } => {
+                Finding::warning("image_tag_unknown", place)
+                    .service(&service)
+                    .says(
+                        format!("cannot tell the version of {image}"),
+                        "keyctl cannot check that this service understands asymmetric keys",
+                        format!(
+                            "pin {service} to a versioned tag (SPEC §7 names the oldest that works)"
+                        ),
+                    )
+            }
+        };
+        r.push(finding);
     }
 }
 

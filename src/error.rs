@@ -180,6 +180,23 @@ pub enum Refusal {
         problem: String,
     },
 
+    /// A service's image is older than the version that understands asymmetric keys.
+    #[error(
+        "{place}: service {service} runs {image}, but {need} or newer is needed ({why}); below it the service ignores the new keys and every session fails after the switch. Upgrade the image first, or pass --allow-old-images to accept that risk"
+    )]
+    ImageTooOld {
+        /// `compose.yml:LINE`.
+        place: String,
+        /// The compose service.
+        service: String,
+        /// Its `image:`.
+        image: String,
+        /// The first version that works.
+        need: String,
+        /// What that version brings.
+        why: String,
+    },
+
     /// The stack is not in a state a step can safely start from.
     #[error("{place}: {reason}")]
     Precondition {

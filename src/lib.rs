@@ -19,6 +19,7 @@ pub mod envfile;
 pub(crate) mod error;
 pub(crate) mod flow;
 pub mod fsio;
+pub(crate) mod images;
 pub mod jwk;
 pub mod jws;
 pub mod key;

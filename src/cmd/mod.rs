@@ -56,6 +56,9 @@ pub(crate) struct WriteArgs {
     /// Consent to re-mint ANON_KEY and SERVICE_ROLE_KEY when the key that signed them is revoked.
     #[arg(long)]
     pub remint_api_keys: bool,
+    /// Proceed although a service's image is older than the version that understands asymmetric keys (that service will reject the new tokens).
+    #[arg(long)]
+    pub allow_old_images: bool,
 }
 
 impl WriteArgs {
@@ -74,6 +77,7 @@ impl WriteArgs {
         Migration {
             force: self.force,
             remint: self.remint_api_keys,
+            allow_old_images: self.allow_old_images,
             ..Migration::new(request)
         }
     }

@@ -22,6 +22,7 @@ use crate::state::{RetiredSecret, State};
 
 use draft::Draft;
 
+pub(crate) use preflight::image_gate;
 pub use preflight::{WIRING, wiring_gaps};
 pub use restarts::{changed_vars, referenced_vars, restarts};
 
@@ -77,6 +78,8 @@ pub struct Migration {
     pub to: Option<Phase>,
     /// What an earlier look saw (`keyctl revoke`).
     pub expect: Option<Expect>,
+    /// Proceed although an image is older than SPEC §7's floor (`--allow-old-images`).
+    pub allow_old_images: bool,
 }
 
 impl Migration {
@@ -90,6 +93,7 @@ impl Migration {
             remint: false,
             to: None,
             expect: None,
+            allow_old_images: false,
         }
     }
 }
@@ -109,6 +113,10 @@ impl Planner for Migration {
             }
         }
         preflight::preflight(project, &snap, state, self.request)?;
+        if matches!(self.request, Request::Next | Request::RevokePrevious) && !self.allow_old_images
+        {
+            preflight::image_gate(project)?;
+        }
         if let Some(target) = self.to
             && let Some(msg) = target_check(snap.phase, target)?
         {
@@ -164,6 +172,10 @@ fn plan(
     let compose = project.compose_to_edit()?;
     let draft = Draft::new(project, compose);
     let state = state.clone();
+    let mut draft = draft;
+    draft
+        .warnings
+        .extend(preflight::image_warnings(compose, m.allow_old_images));
     let outcome = match (m.request, snap.phase) {
         (Request::Next, Phase::Legacy | Phase::Revoked) => {
             steps::publish(draft, state, snap, m, now)?

@@ -4,7 +4,8 @@
 
 use crate::apikey;
 use crate::compose::Role;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
+use crate::images;
 use crate::keyset;
 use crate::lifecycle::{Phase, Snapshot};
 use crate::project::{ComposeFile, Project};
@@ -37,6 +38,53 @@ pub fn wiring_gaps(compose: &ComposeFile) -> Vec<String> {
         }
     }
     gaps
+}
+
+/// Refuses a forward step while a service runs an image older than SPEC §7's floor.
+///
+/// # Errors
+/// [`Refusal::ImageTooOld`] for the first such service.
+pub(crate) fn image_gate(project: &Project) -> Result<()> {
+    let compose = project.compose_to_edit()?;
+    for f in images::check(&compose.doc) {
+        if let images::Finding::TooOld {
+            service,
+            image,
+            need,
+            why,
+            line,
+        } = f
+        {
+            return Err(Refusal::ImageTooOld {
+                place: compose.place(Some(line)),
+                service,
+                image,
+                need,
+                why: why.to_owned(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Warnings about images: tags keyctl cannot read, and old images let through by
+/// `--allow-old-images`.
+pub(crate) fn image_warnings(compose: &ComposeFile, allowed_old: bool) -> Vec<String> {
+    images::check(&compose.doc)
+        .into_iter()
+        .filter_map(|f| match f {
+            images::Finding::Unknown { service, image, line } => Some(format!(
+                "{}: cannot tell the version of {image} (service {service}); check it is at least the version SPEC §7 names for it",
+                compose.place(Some(line))
+            )),
+            images::Finding::TooOld { service, image, need, line, .. } if allowed_old => Some(format!(
+                "--allow-old-images: {}: service {service} runs {image}, older than {need}; it will reject tokens signed with the new key",
+                compose.place(Some(line))
+            )),
+            images::Finding::TooOld { .. } => None,
+        })
+        .collect()
 }
 
 /// Checks the preconditions of `request` in the phase `snap` describes.

@@ -807,3 +807,61 @@ mod review {
             .run();
     }
 }
+
+/// Issue 9 (image gate): a stack vendored in 2023 (gotrue v2.47, storage v0.28) is refused
+/// before anything is written, at step 1, by `--dry-run`, `migrate plan` and `doctor` alike;
+/// `--force` does not pass the gate, `--allow-old-images` does, with a warning.
+#[test]
+fn images_too_old_for_asymmetric_keys_are_refused_at_step_one() {
+    let p = Project::fixture("upstream-2026-02");
+    let compose = p.read("docker-compose.yml");
+    let old = compose
+        .replace("supabase/gotrue:v2.186.0", "supabase/gotrue:v2.47.0")
+        .replace(
+            "supabase/storage-api:v1.44.2",
+            "supabase/storage-api:v0.28.0",
+        );
+    assert_ne!(
+        old, compose,
+        "the fixture names the images this test replaces"
+    );
+    p.write("docker-compose.yml", &old);
+    let env = p.read(".env");
+    for extra in [&["--dry-run"][..], &[], &["--force"]] {
+        p.migrate(T0)
+            .args(extra)
+            .status(3)
+            .stderr_has(
+                "service auth runs supabase/gotrue:v2.47.0, but v2.158.0 or newer is needed",
+            )
+            .stderr_has("--allow-old-images")
+            .run();
+    }
+    assert_eq!(p.read(".env"), env, "nothing written");
+    assert_eq!(p.read("docker-compose.yml"), old, "nothing written");
+    assert!(!p.file(".keyctl").exists(), "a refusal leaves no trace");
+    p.keyctl(["migrate", "plan"])
+        .now(T0)
+        .stdout_has("blocked:")
+        .stdout_has("v2.158.0")
+        .run();
+    let out = p
+        .keyctl(["doctor", "--json"])
+        .now(T0)
+        .any_status()
+        .run()
+        .json();
+    let services: Vec<&str> = out["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "image_too_old")
+        .map(|f| f["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["auth", "storage"], "{out}");
+    p.migrate(T0)
+        .arg("--allow-old-images")
+        .stderr_has("--allow-old-images: ")
+        .run();
+    assert_eq!(p.phase(T0), "dual-verify");
+}
