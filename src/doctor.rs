@@ -196,7 +196,7 @@ fn secrets(r: &mut Report<'_>) {
     if project.facts.env_in_git {
         r.push(Finding::warning("env_in_git", env_file).says(".env is tracked by git", "the private signing keys end up in every clone and in the repository's history", "add .env to .gitignore and run: git rm --cached .env (then rotate the keys if the repository was ever pushed)"));
     }
-    for (path, _) in &project.facts.readable_key_files {
+    for path in &project.facts.readable_key_files {
         r.push(
             Finding::warning("key_file_readable", path.display().to_string()).says(
                 "a private key file is readable by group or others",

@@ -255,15 +255,6 @@ impl Error {
             message,
         }
     }
-
-    /// The refusal, when this is one.
-    #[must_use]
-    pub fn refusal(&self) -> Option<&Refusal> {
-        match self {
-            Error::Refused(r) => Some(r),
-            _ => None,
-        }
-    }
 }
 
 fn strip_os_code(s: &str) -> String {
@@ -289,7 +280,7 @@ mod tests {
         });
         assert_eq!(e.code(), exit::UNSAFE);
         assert!(
-            matches!(e.refusal(), Some(Refusal::NotDue { remaining, .. }) if remaining.as_secs() == 300)
+            matches!(&e, Error::Refused(Refusal::NotDue { remaining, .. }) if remaining.as_secs() == 300)
         );
         assert!(e.to_string().starts_with("not yet: switching; allowed at"));
         let consent = Refusal::NeedsConsent {

@@ -94,11 +94,6 @@ pub(crate) trait Planner {
     fn question(&self) -> &'static str {
         "Apply this step?"
     }
-
-    /// Whether the project may have no `.env` yet that the flow should refuse early.
-    fn check_before_load(&self, _loc: &Locator) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// How the user wants the change applied.
@@ -121,7 +116,6 @@ enum Looked {
 /// # Errors
 /// Whatever the planner refuses, no confirmation (exit 2), the lock (4), I/O (4).
 pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
-    planner.check_before_load(loc)?;
     let now = clock::now()?;
     let mut project = Project::load(loc, now)?;
     if !mode.dry_run && project.state()?.pending.is_none() {

@@ -40,10 +40,6 @@ pub(crate) struct Restore {
 }
 
 impl Planner for Restore {
-    fn check_before_load(&self, loc: &Locator) -> Result<()> {
-        require_env(loc)
-    }
-
     fn question(&self) -> &'static str {
         "Write these keys into the project?"
     }

@@ -170,9 +170,8 @@ fn plan(
     now: Timestamp,
 ) -> Result<Decision> {
     let compose = project.compose_to_edit()?;
-    let draft = Draft::new(project, compose);
+    let mut draft = Draft::new(project, compose);
     let state = state.clone();
-    let mut draft = draft;
     draft
         .warnings
         .extend(preflight::image_warnings(compose, m.allow_old_images));

@@ -81,7 +81,7 @@ pub struct Facts {
     /// Whether git tracks the `.env`.
     pub env_in_git: bool,
     /// Private key files in the project directory readable by group or others.
-    pub readable_key_files: Vec<(PathBuf, u32)>,
+    pub readable_key_files: Vec<PathBuf>,
     /// The names already taken in `.keyctl/backups/`.
     pub backups: Vec<String>,
 }
@@ -108,7 +108,6 @@ pub struct Project {
     pub facts: Facts,
     compose: Option<Result<ComposeFile>>,
     compose_path: Option<PathBuf>,
-    compose_dir: PathBuf,
     state: Result<State>,
     retired: Vec<RetiredSecret>,
 }
@@ -140,7 +139,6 @@ impl Project {
             backups: fsio::entry_names(&paths.dir.join("backups")),
         };
         Ok(Project {
-            compose_dir: dir_of(&env_path).to_path_buf(),
             compose_path,
             env_path,
             env,
@@ -161,7 +159,7 @@ impl Project {
             Some(Ok(c)) => Ok(c),
             Some(Err(e)) => Err(e.clone()),
             None => Err(Error::Io {
-                path: self.compose_dir.clone(),
+                path: dir_of(&self.env_path).to_path_buf(),
                 message: format!(
                     "no compose file ({}); name one with --compose-file",
                     COMPOSE_NAMES.join(", ")
@@ -412,22 +410,6 @@ impl Project {
         }
         known
     }
-
-    /// The project as it would be with `env` as its `.env` (for checks on a planned file).
-    #[must_use]
-    pub fn with_env(&self, env: EnvFile) -> Project {
-        Project {
-            env_path: self.env_path.clone(),
-            env,
-            paths: self.paths.clone(),
-            facts: self.facts.clone(),
-            compose: self.compose.clone(),
-            compose_path: self.compose_path.clone(),
-            compose_dir: self.compose_dir.clone(),
-            state: self.state.clone(),
-            retired: self.retired.clone(),
-        }
-    }
 }
 
 /// Reads the state file (a missing one is an empty state).
@@ -510,7 +492,7 @@ fn confined(path: &Path, dir: &Path) -> bool {
 }
 
 /// Private key files in `dir` readable by group or others.
-fn readable_key_files(dir: &Path) -> Vec<(PathBuf, u32)> {
+fn readable_key_files(dir: &Path) -> Vec<PathBuf> {
     fsio::regular_files(dir)
         .into_iter()
         .filter(|e| {
@@ -519,7 +501,7 @@ fn readable_key_files(dir: &Path) -> Vec<(PathBuf, u32)> {
                 && fsio::read_text(&e.path)
                     .is_ok_and(|t| t.contains("PRIVATE KEY") || t.contains("\"d\""))
         })
-        .map(|e| (e.path, e.mode))
+        .map(|e| e.path)
         .collect()
 }
 
