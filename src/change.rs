@@ -482,6 +482,7 @@ mod tests {
             doc: crate::compose::Compose::parse("services: {}\n").unwrap(),
             overrides: Vec::new(),
             env_files: Vec::new(),
+            mounted: Vec::new(),
         };
         let c = restart_command(
             &file("/srv/docker-compose.yml"),

@@ -31,6 +31,7 @@ pub(crate) mod phase;
 pub(crate) mod project;
 pub(crate) mod restore;
 pub(crate) mod state;
+pub(crate) mod trust;
 pub(crate) mod ui;
 pub(crate) mod verifier;
 

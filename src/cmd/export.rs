@@ -230,6 +230,7 @@ impl ExportArgs {
                 dir: self.project.clone(),
                 env_file: self.env_file.clone(),
                 compose_file: None,
+                services: Vec::new(),
             },
             now,
         )?;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::compose::Role;
 use crate::flow::Mode;
 use crate::migrate::{Migration, Request};
 use crate::project::Locator;
@@ -27,6 +28,13 @@ pub(crate) struct ProjectArgs {
     /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml beside the env file).
     #[arg(long, value_name = "FILE")]
     pub compose_file: Option<PathBuf>,
+    /// Say which service plays which role, for custom images (repeatable; ROLE: auth, rest, realtime, storage, functions, kong or none). Overrides keyctl.toml.
+    #[arg(long = "service-is", value_name = "SERVICE=ROLE", value_parser = parse_service)]
+    pub services: Vec<(String, Option<Role>)>,
+}
+
+fn parse_service(arg: &str) -> Result<(String, Option<Role>), String> {
+    crate::project::parse_assignment(arg)
 }
 
 impl ProjectArgs {
@@ -37,6 +45,7 @@ impl ProjectArgs {
             dir: self.project.clone(),
             env_file: self.env_file.clone(),
             compose_file: self.compose_file.clone(),
+            services: self.services.clone(),
         }
     }
 }

@@ -19,6 +19,9 @@ pub struct Compose {
     pub(super) tree: Tree,
     /// The `services:` mapping.
     pub(super) services: NodeId,
+    /// Roles the user assigned by service name (`keyctl.toml`, `--service`): `None` means
+    /// "not a Supabase service keyctl handles", whatever the image says.
+    pub(super) assigned: Vec<(String, Option<Role>)>,
 }
 
 /// A live environment entry and where it sits.
@@ -89,6 +92,7 @@ impl Compose {
             text: text.to_owned(),
             tree,
             services,
+            assigned: Vec::new(),
         })
     }
 
@@ -129,12 +133,68 @@ impl Compose {
                     .get_merged(svc, "image", 0)
                     .and_then(|i| t.scalar(i))
                     .map(str::to_owned);
+                let assigned = self.assigned.iter().rev().find(|(n, _)| n == name);
                 Some(Service {
                     name: name.to_owned(),
-                    role: image.as_deref().and_then(role_of_image),
+                    role: match assigned {
+                        Some((_, role)) => *role,
+                        None => image.as_deref().and_then(role_of_image),
+                    },
                     image,
                     line: t.nodes[k].line,
                 })
+            })
+            .collect()
+    }
+
+    /// Says which role a service plays (or `None`: none keyctl handles), overriding what its
+    /// image says. Names that are no service are returned, so the caller can report them.
+    pub fn assign_roles(&mut self, roles: &[(String, Option<Role>)]) -> Vec<String> {
+        let names: Vec<String> = self.services().into_iter().map(|s| s.name).collect();
+        let mut unknown = Vec::new();
+        for (name, role) in roles {
+            if names.contains(name) {
+                self.assigned.push((name.clone(), *role));
+            } else {
+                unknown.push(name.clone());
+            }
+        }
+        unknown
+    }
+
+    /// The host side of `service`'s bind mounts (`./volumes/api/kong.yml` of
+    /// `./volumes/api/kong.yml:/home/kong/temp.yml:ro`, or a long-form `source:`), as written.
+    #[must_use]
+    pub fn mounts(&self, service: &str) -> Vec<String> {
+        let t = &self.tree;
+        let Some((_, svc)) = self.service_node(service) else {
+            return Vec::new();
+        };
+        let Some(node) = t.get_merged(t.resolve(svc), "volumes", 0) else {
+            return Vec::new();
+        };
+        let node = t.resolve(node);
+        if !matches!(t.nodes[node].kind, Kind::Seq) {
+            return Vec::new();
+        }
+        t.nodes[node]
+            .children
+            .iter()
+            .filter_map(|&c| {
+                let c = t.resolve(c);
+                match t.nodes[c].kind {
+                    Kind::Scalar { .. } => {
+                        let v = t.scalar(c)?;
+                        let host = v.split(':').next()?;
+                        (host.starts_with('.') || host.starts_with('/')).then(|| host.to_owned())
+                    }
+                    Kind::Map => t
+                        .get_merged(c, "source", 0)
+                        .and_then(|p| t.scalar(p))
+                        .filter(|h| h.starts_with('.') || h.starts_with('/'))
+                        .map(str::to_owned),
+                    _ => None,
+                }
             })
             .collect()
     }
@@ -216,6 +276,52 @@ impl Compose {
                 .filter_map(|&c| path_of(c))
                 .collect(),
             _ => path_of(node).into_iter().collect(),
+        }
+    }
+
+    /// The variable names of `service`'s `environment:` (through merges), in no set order.
+    #[must_use]
+    pub fn env_keys(&self, service: &str) -> Vec<String> {
+        let Some((_, svc)) = self.service_node(service) else {
+            return Vec::new();
+        };
+        let Some(env) = self
+            .tree
+            .get_merged(self.tree.resolve(svc), "environment", 0)
+        else {
+            return Vec::new();
+        };
+        let mut keys = Vec::new();
+        self.collect_env_keys(env, 0, &mut keys);
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn collect_env_keys(&self, env: NodeId, depth: usize, keys: &mut Vec<String>) {
+        let t = &self.tree;
+        let env = t.resolve(env);
+        match t.nodes[env].kind {
+            Kind::Map => {
+                for (k, _) in t.pairs(env) {
+                    if let Some(k) = t.scalar(k).filter(|k| *k != "<<") {
+                        keys.push(k.to_owned());
+                    }
+                }
+                if depth < 16 {
+                    for m in t.merge_sources(env) {
+                        self.collect_env_keys(m, depth + 1, keys);
+                    }
+                }
+            }
+            Kind::Seq => {
+                for &item in &t.nodes[env].children {
+                    if let Some(text) = t.scalar(t.resolve(item)) {
+                        keys.push(text.split_once('=').map_or(text, |(k, _)| k).to_owned());
+                    }
+                }
+            }
+            _ => {}
         }
     }
 

@@ -271,7 +271,8 @@ impl Compose {
         }
         let fail = |m: String| ComposeError::at(line, format!("{m}; nothing was changed"));
         verify_edit(&self.text, &new, intended, healthcheck_of).map_err(fail)?;
-        let parsed = Compose::parse(&new).map_err(|e| fail(e.to_string()))?;
+        let mut parsed = Compose::parse(&new).map_err(|e| fail(e.to_string()))?;
+        parsed.assigned.clone_from(&self.assigned);
         check(&parsed).map_err(fail)?;
         *self = parsed;
         Ok(())

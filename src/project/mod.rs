@@ -5,6 +5,7 @@
 //! command reads a stack through it; planners and checks take a `&Project`.
 
 mod paths;
+mod roles;
 
 use std::path::{Path, PathBuf};
 
@@ -19,11 +20,14 @@ use crate::key::Material;
 use crate::keyset::{self, Inputs};
 use crate::lifecycle::{self, Snapshot};
 use crate::state::State;
-use crate::verifier::{self, Known, View};
+use crate::trust::{self, Mounted, Sources};
+use crate::verifier::{Known, View};
 
 pub(crate) use self::paths::{
     COMPOSE_NAMES, OVERRIDE_NAMES, Paths, compose_path, dir_of, env_path,
 };
+pub use self::roles::{parse_assignment, parse_role};
+pub(crate) use self::roles::CONFIG_NAME;
 
 /// Longest `JWT_EXPIRY` keyctl accepts (ten years, in seconds).
 pub(crate) const MAX_EXPIRY: i64 = 315_360_000;
@@ -37,6 +41,8 @@ pub struct Locator {
     pub env_file: Option<PathBuf>,
     /// The compose file (`--compose-file`), else the one docker compose would pick.
     pub compose_file: Option<PathBuf>,
+    /// Roles named on the command line (`--service-is NAME=ROLE`); they win over `keyctl.toml`.
+    pub services: Vec<(String, Option<Role>)>,
 }
 
 /// An override file beside the compose file, which docker compose applies on top of it.
@@ -60,6 +66,16 @@ pub struct ComposeFile {
     /// The files services read through `env_file:`, by the path as written (`None`: it
     /// could not be read or parsed; compose would refuse to start that service).
     pub env_files: Vec<(String, Option<EnvFile>)>,
+    /// The YAML files Kong mounts (its declarative configuration may hold literal API keys).
+    pub mounted: Vec<Mounted>,
+}
+
+impl ComposeFile {
+    /// The file an `env_file:` or mount path names, relative to the compose file.
+    #[must_use]
+    pub fn beside(&self, written: &str) -> PathBuf {
+        dir_of(&self.path).join(written)
+    }
 }
 
 impl ComposeFile {
@@ -127,7 +143,8 @@ impl Project {
             .map_err(|e| Error::bad(format!("{}:{}", env_path.display(), e.line), e.message))?;
         let paths = Paths::for_env(&env_path);
         let compose_path = compose_path(&env_path, loc.compose_file.as_deref()).ok();
-        let compose = compose_path.clone().map(load_compose);
+        let roles = assigned_roles(&env_path, &loc.services)?;
+        let compose = compose_path.clone().map(|p| load_compose(p, &roles));
         let state = load_state(&paths, now);
         let retired = state
             .as_ref()
@@ -248,8 +265,31 @@ impl Project {
         Inputs {
             jwt_keys: self.value("JWT_KEYS"),
             jwt_jwks: self.value("JWT_JWKS"),
-            jwt_secret: self.value("JWT_SECRET"),
+            jwt_secret: self.secret_value(),
         }
+    }
+
+    /// The HS256 secret Auth uses, borrowed from the variable that holds it, with its place;
+    /// `.env`'s `JWT_SECRET` when no variable holds it.
+    #[must_use]
+    pub(crate) fn secret_value(&self) -> Option<(&str, String)> {
+        let secret = self.secret()?;
+        for home in &secret.homes {
+            let found = match home {
+                trust::Home::Env(var) => self.value(var),
+                trust::Home::EnvFile { file, var } => self
+                    .compose_if_present()
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.env_files.iter().find(|(n, _)| n == file))
+                    .and_then(|(_, f)| f.as_ref()?.get(var))
+                    .map(|v| (v, format!("{file} {var}"))),
+            };
+            if let Some((v, place)) = found.filter(|(v, _)| *v == secret.value.as_str()) {
+                return Some((v, place));
+            }
+        }
+        self.value("JWT_SECRET")
     }
 
     /// `JWT_KEYS` parsed (empty when absent, empty or `[]`).
@@ -287,30 +327,50 @@ impl Project {
                 (k.material, k.kid)
             });
         }
-        let secret = self.env.get_nonempty("JWT_SECRET").ok_or_else(|| {
+        let secret = self.secret().ok_or_else(|| {
             Error::bad(
                 self.place("JWT_SECRET"),
-                "no JWT_KEYS and no JWT_SECRET: nothing to sign with",
+                "no JWT_KEYS and no HS256 secret for Auth (GOTRUE_JWT_SECRET or JWT_SECRET): nothing to sign with",
             )
         })?;
-        Ok((keyset::legacy_material(secret), None))
+        Ok((keyset::legacy_material(&secret.value), None))
     }
 
-    /// What `service` resolves `key` to, as compose builds its environment: the
-    /// `environment:` entry interpolated with the `.env`, else the last of its `env_file:`
-    /// files that sets it (`None` when neither does).
+    /// The files as loaded, for the trust model.
     #[must_use]
-    pub fn resolved(&self, compose: &ComposeFile, service: &str, key: &str) -> Option<String> {
-        if let Some(l) = compose.doc.env(service, key) {
-            return Some(self.env.interpolate(&l.value).unwrap_or_default());
+    pub(crate) fn sources(&self) -> Sources<'_> {
+        match self.compose_if_present() {
+            Ok(Some(c)) => Sources {
+                env: &self.env,
+                compose: Some(&c.doc),
+                env_files: &c.env_files,
+                mounted: &c.mounted,
+            },
+            _ => Sources {
+                env: &self.env,
+                compose: None,
+                env_files: &[],
+                mounted: &[],
+            },
         }
-        compose
-            .doc
-            .env_files(service)
-            .iter()
-            .rev()
-            .filter_map(|name| compose.env_files.iter().find(|(n, _)| n == name))
-            .find_map(|(_, file)| file.as_ref().and_then(|f| f.get(key)).map(str::to_owned))
+    }
+
+    /// The HS256 secret Auth uses today and every variable that holds it (SPEC §3: "the
+    /// legacy secret" is what Auth signs with, wherever it is stored).
+    #[must_use]
+    pub(crate) fn secret(&self) -> Option<trust::Secret> {
+        self.sources().secret()
+    }
+
+    /// `FILE:LINE VAR` (or `FILE VAR`) of the first variable keyctl can rewrite that holds
+    /// the secret, for messages.
+    #[must_use]
+    pub(crate) fn secret_place(&self, secret: &trust::Secret) -> String {
+        match secret.homes.first() {
+            Some(trust::Home::Env(var)) => self.place(var),
+            Some(trust::Home::EnvFile { file, var }) => format!("{file} {var}"),
+            None => secret.read_as.clone(),
+        }
     }
 
     /// `JWT_EXPIRY` in seconds (3600 when unset), or Auth's larger `GOTRUE_JWT_EXP`.
@@ -355,10 +415,7 @@ impl Project {
     /// read if it were wired as SPEC §2 says.
     #[must_use]
     pub fn views(&self) -> Vec<View> {
-        match self.compose_if_present() {
-            Ok(Some(c)) => verifier::views(&c.doc, &|service, key| self.resolved(c, service, key)),
-            _ => verifier::expected_views(&self.env),
-        }
+        self.sources().views()
     }
 
     /// Keys keyctl knows that may explain a bad signature: the current `.env` values (a
@@ -367,10 +424,10 @@ impl Project {
     pub fn known(&self) -> Vec<Known> {
         let env = &self.env;
         let mut known = Vec::new();
-        if let Some(s) = env.get_nonempty("JWT_SECRET") {
+        if let Some(s) = self.secret() {
             known.push(Known {
-                label: "the current JWT_SECRET in .env: this service has a stale copy (restart it, or fix its compose line)".into(),
-                material: keyset::legacy_material(s),
+                label: format!("the HS256 secret Auth uses ({}): this service has a stale or different copy (restart it, or fix its compose line)", s.read_as),
+                material: keyset::legacy_material(&s.value),
                 kid: None,
             });
         }
@@ -424,9 +481,9 @@ pub(crate) fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
 }
 
 /// Reads and parses the compose file at `path` and the override files beside it.
-fn load_compose(path: PathBuf) -> Result<ComposeFile> {
+fn load_compose(path: PathBuf, roles: &[(String, Option<Role>)]) -> Result<ComposeFile> {
     let text = fsio::read_text(&path)?;
-    let doc = Compose::parse(&text).map_err(|e| {
+    let mut doc = Compose::parse(&text).map_err(|e| {
         Error::bad(
             match e.line {
                 Some(l) => format!("{}:{l}", path.display()),
@@ -435,7 +492,25 @@ fn load_compose(path: PathBuf) -> Result<ComposeFile> {
             e.message,
         )
     })?;
+    let unknown = doc.assign_roles(roles);
+    if let Some(name) = unknown.first() {
+        return Err(Error::bad(
+            path.display().to_string(),
+            format!("has no service {name:?}, which keyctl.toml or --service-is names"),
+        ));
+    }
     let dir = dir_of(&path).to_path_buf();
+    let mut mounted = Vec::new();
+    for service in doc.with_role(Role::Kong) {
+        for written in doc.mounts(&service.name) {
+            if (written.ends_with(".yml") || written.ends_with(".yaml"))
+                && !mounted.iter().any(|m: &Mounted| m.written == written)
+            {
+                let text = fsio::read_text(&dir.join(&written)).ok();
+                mounted.push(Mounted { written, text });
+            }
+        }
+    }
     let mut env_files: Vec<(String, Option<EnvFile>)> = Vec::new();
     for service in doc.services() {
         for name in doc.env_files(&service.name) {
@@ -461,7 +536,26 @@ fn load_compose(path: PathBuf) -> Result<ComposeFile> {
         doc,
         overrides,
         env_files,
+        mounted,
     })
+}
+
+/// The roles `keyctl.toml` beside the `.env` assigns, then those of the command line.
+///
+/// # Errors
+/// An unreadable (exit 4) or invalid (exit 2) `keyctl.toml`.
+fn assigned_roles(
+    env_path: &Path,
+    flags: &[(String, Option<Role>)],
+) -> Result<Vec<(String, Option<Role>)>> {
+    let config = dir_of(env_path).join(CONFIG_NAME);
+    let mut roles = match fsio::read_text_if_present(&config)? {
+        Some(text) => roles::parse_config(&text)
+            .map_err(|e| Error::bad(config.display().to_string(), e))?,
+        None => Vec::new(),
+    };
+    roles.extend(flags.iter().cloned());
+    Ok(roles)
 }
 
 /// The retired secrets whose backups can be read, confined to `.keyctl/`.

@@ -155,7 +155,7 @@ fn a_stale_copy_of_the_secret_is_named() {
     let r = reasons(&v);
     assert_eq!(r.len(), 1, "only rest rejects: {v:#}");
     assert!(
-        r[0].contains("the current JWT_SECRET in .env: this service has a stale copy"),
+        r[0].contains("the HS256 secret Auth uses (auth GOTRUE_JWT_SECRET <- .env JWT_SECRET): this service has a stale or different copy"),
         "{}",
         r[0]
     );
