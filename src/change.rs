@@ -130,6 +130,29 @@ fn describe_secret(name: &str, value: &str) -> String {
     format!("<redacted, {} characters>", value.chars().count())
 }
 
+/// A line with every JWT-shaped word (an API key in Kong's declarative file) replaced by
+/// `<redacted JWT>`.
+#[must_use]
+pub(crate) fn redact_tokens(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("eyJ") {
+        out.push_str(&rest[..at]);
+        let word = &rest[at..];
+        let len = word
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .unwrap_or(word.len());
+        if word[..len].matches('.').count() == 2 {
+            out.push_str("<redacted JWT>");
+        } else {
+            out.push_str(&word[..len]);
+        }
+        rest = &word[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A unified diff of the planned changes, secrets redacted.
 #[must_use]
 pub(crate) fn diff(changes: &[FileChange]) -> String {
@@ -153,7 +176,7 @@ pub(crate) fn diff(changes: &[FileChange]) -> String {
                 let shown = if c.is_env {
                     redact_env_line(text)
                 } else {
-                    text.to_owned()
+                    redact_tokens(text)
                 };
                 out.push_str(&format!("{sign}{shown}\n"));
             }
@@ -284,7 +307,16 @@ pub(crate) fn apply(
             .path
             .file_name()
             .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-        let backup = backup_dir.join(name);
+        // Two files of one name (`.env` and an `env_file:` `.env` elsewhere) keep two backups.
+        let mut backup = backup_dir.join(&name);
+        let mut n = 1;
+        while journal
+            .iter()
+            .any(|j: &PendingFile| j.backup == paths.relative(&backup))
+        {
+            n += 1;
+            backup = backup_dir.join(format!("{name}.{n}"));
+        }
         fsio::backup(&c.path, &backup)?;
         journal.push(PendingFile {
             path: paths.relative(&c.path),

@@ -197,6 +197,25 @@ pub enum Refusal {
         why: String,
     },
 
+    /// The step would break the zero-downtime invariant: a service would reject a valid
+    /// token or an API key whose re-mint was not consented to.
+    #[error(
+        "refused: after this step service {service} ({variable}) would reject {kind}: {reason}{}. Nothing was written",
+        if *more > 0 { format!(" (and {more} more such rejection(s); keyctl doctor lists them)") } else { String::new() }
+    )]
+    WouldBreak {
+        /// The compose service.
+        service: String,
+        /// What it reads its keys from.
+        variable: String,
+        /// The token kind.
+        kind: String,
+        /// Why it would reject it.
+        reason: String,
+        /// How many other breaches there are.
+        more: usize,
+    },
+
     /// The stack is not in a state a step can safely start from.
     #[error("{place}: {reason}")]
     Precondition {

@@ -301,8 +301,8 @@ fn recover_pending(project: &Project, dry_run: bool) -> Result<bool> {
         .into());
     }
     // The journal may name the compose file too.
-    let mut files = vec![project.env_path.as_path()];
-    files.extend(project.compose_path());
+    let writable = project.writable_files();
+    let files: Vec<&std::path::Path> = writable.iter().map(PathBuf::as_path).collect();
     if let Some(note) = change::recover(&project.paths, &files, &mut state)? {
         ui::warn(&note);
     }

@@ -82,7 +82,7 @@ impl JwksArgs {
             dir: self.project.clone(),
             env_file: self.env_file.clone(),
             compose_file: None,
-                services: Vec::new(),
+            services: Vec::new(),
         };
         Project::load(&loc, clock::now()?)
     }

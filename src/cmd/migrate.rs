@@ -259,8 +259,10 @@ fn route(args: &ProjectArgs) -> Result<()> {
     if snap.phase == Phase::Revoked {
         text.push_str("the migration is complete; the route below is the next rotation\n");
     }
-    if let Err(e) = crate::migrate::image_gate(&project) {
-        text.push_str(&format!("blocked: {e}\n"));
+    if snap.phase != Phase::Revoked {
+        for e in crate::migrate::blockers(&project, &snap, false) {
+            text.push_str(&format!("blocked: {e}\n"));
+        }
     }
     for (i, (phase, what)) in steps.iter().enumerate().skip(start) {
         text.push_str(&format!("{}. -> {phase}: {what}\n", i + 1 - start));

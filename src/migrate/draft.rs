@@ -12,6 +12,7 @@ use crate::key::{self, Alg, Material};
 use crate::keyset::{self, MIN_SECRET_LEN, derive_jwks, legacy_material};
 use crate::lifecycle::{KeyList, Slot};
 use crate::project::{ComposeFile, Project};
+use crate::trust::{Home, KeyHome, Mounted, Sources};
 
 use super::{ENV_GROUP, KONG_VARS};
 
@@ -20,6 +21,12 @@ pub(super) struct Draft<'p> {
     pub(super) compose_file: &'p ComposeFile,
     pub(super) env: EnvFile,
     pub(super) compose: Compose,
+    /// The `env_file:` files, as the step leaves them.
+    pub(super) env_files: Vec<(String, Option<EnvFile>)>,
+    /// Kong's mounted files, as the step leaves them.
+    pub(super) mounted: Vec<Mounted>,
+    /// API keys re-minted with the user's consent (their old values may stop working).
+    pub(super) consented: Vec<String>,
     pub(super) summary: Vec<String>,
     pub(super) warnings: Vec<String>,
     pub(super) afterwards: Vec<String>,
@@ -32,6 +39,9 @@ impl<'p> Draft<'p> {
             compose_file,
             env: project.env.clone(),
             compose: compose_file.doc.clone(),
+            env_files: compose_file.env_files.clone(),
+            mounted: compose_file.mounted.clone(),
+            consented: Vec::new(),
             summary: Vec::new(),
             warnings: Vec::new(),
             afterwards: Vec::new(),
@@ -47,6 +57,59 @@ impl<'p> Draft<'p> {
             .set(key, value, Some(ENV_GROUP))
             .map(|_| ())
             .map_err(|e| Error::bad(self.project.place(key), e))
+    }
+
+    /// The files as the step leaves them, for the trust model.
+    pub(super) fn sources(&self) -> Sources<'_> {
+        Sources {
+            env: &self.env,
+            compose: Some(&self.compose),
+            env_files: &self.env_files,
+            mounted: &self.mounted,
+        }
+    }
+
+    /// Sets a variable where it lives: the `.env` or an `env_file:` file.
+    pub(super) fn set_home(&mut self, home: &Home, value: &str) -> Result<()> {
+        match home {
+            Home::Env(var) => self.set_env(var, value),
+            Home::EnvFile { file, var } => {
+                let place = format!("{} {var}", self.compose_file.beside(file).display());
+                let f = self
+                    .env_files
+                    .iter_mut()
+                    .find(|(n, _)| n == file)
+                    .and_then(|(_, f)| f.as_mut())
+                    .ok_or_else(|| Error::bad(&place, "cannot be read or parsed"))?;
+                f.set(var, value, None)
+                    .map(|_| ())
+                    .map_err(|e| Error::bad(place, e))
+            }
+        }
+    }
+
+    /// Replaces the API key `old` with `new` where it is held.
+    pub(super) fn replace_key(&mut self, home: &KeyHome, old: &str, new: &str) -> Result<()> {
+        match home {
+            KeyHome::Var(h) => self.set_home(h, new),
+            KeyHome::Mounted { file, .. } => {
+                let m = self
+                    .mounted
+                    .iter_mut()
+                    .find(|m| m.written == *file)
+                    .and_then(|m| m.text.as_mut())
+                    .ok_or_else(|| Error::bad(file, "cannot be read"))?;
+                *m = crate::trust::replace_token(m, old, new);
+                Ok(())
+            }
+            KeyHome::Compose { service, key, .. } => {
+                let wanted = new.to_owned();
+                self.compose
+                    .set_env(service, key, new, &move |v: &str| v == wanted)
+                    .map(|_| ())
+                    .map_err(|e| self.compose_error(&e))
+            }
+        }
     }
 
     pub(super) fn set_keys(&mut self, list: &KeyList) -> Result<()> {
@@ -86,7 +149,7 @@ impl<'p> Draft<'p> {
         if self.compose.with_role(Role::Auth).is_empty() {
             return Err(Error::bad(
                 self.compose_file.path.display().to_string(),
-                "no Auth service (image supabase/gotrue or supabase/auth) found",
+                "no Auth service (image supabase/gotrue or supabase/auth) found; if a service with another image is Auth, say so: --service-is NAME=auth, or [services] NAME = \"auth\" in keyctl.toml",
             ));
         }
         for (role, key, var) in super::preflight::WIRING {
@@ -171,27 +234,27 @@ pub(super) fn new_slot(alg: Alg) -> Result<Slot> {
     })
 }
 
-/// The legacy `JWT_SECRET` as a key-list slot.
+/// The HS256 secret Auth uses today (wherever it is stored) as a key-list slot.
 pub(super) fn legacy_slot(project: &Project) -> Result<Slot> {
-    let place = project.place("JWT_SECRET");
-    let secret = project.env.get_nonempty("JWT_SECRET").ok_or_else(|| {
+    let secret = project.secret().ok_or_else(|| {
         Error::bad(
-            &place,
-            "is not set: there is no legacy secret to keep trusting",
+            project.place("JWT_SECRET"),
+            "is not set, and Auth resolves no HS256 secret either (GOTRUE_JWT_SECRET is empty): there is no legacy secret to keep trusting",
         )
     })?;
-    if secret.chars().count() < MIN_SECRET_LEN {
+    let place = project.secret_place(&secret);
+    if secret.value.chars().count() < MIN_SECRET_LEN {
         return Err(Error::precondition(
             place,
             format!(
                 "is {} characters; PostgREST 13 refuses secrets shorter than {MIN_SECRET_LEN}, so it cannot go into JWT_JWKS. Rotate it first",
-                secret.chars().count()
+                secret.value.chars().count()
             ),
         ));
     }
     Ok(Slot {
         kid: None,
-        material: legacy_material(secret),
+        material: legacy_material(&secret.value),
     })
 }
 

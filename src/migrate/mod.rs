@@ -22,7 +22,7 @@ use crate::state::{RetiredSecret, State};
 
 use draft::Draft;
 
-pub(crate) use preflight::image_gate;
+pub(crate) use preflight::blockers;
 pub use preflight::{WIRING, wiring_gaps};
 pub use restarts::{changed_vars, referenced_vars, restarts};
 
@@ -30,7 +30,7 @@ pub use restarts::{changed_vars, referenced_vars, restarts};
 pub const ENV_GROUP: &str = include_str!("../../templates/env-block.txt");
 
 /// The `.env` variable holding realtime's healthcheck token once `ANON_KEY` is asymmetric.
-pub const HEALTHCHECK_VAR: &str = "REALTIME_HEALTHCHECK_TOKEN";
+pub const HEALTHCHECK_VAR: &str = crate::trust::HEALTHCHECK_VAR;
 
 /// Variables Kong reads for the opaque API keys (SPEC §2).
 pub const KONG_VARS: [&str; 4] = [
@@ -113,9 +113,12 @@ impl Planner for Migration {
             }
         }
         preflight::preflight(project, &snap, state, self.request)?;
-        if matches!(self.request, Request::Next | Request::RevokePrevious) && !self.allow_old_images
+        if matches!(self.request, Request::Next | Request::RevokePrevious)
+            && let Some(blocker) = preflight::blockers(project, &snap, self.allow_old_images)
+                .into_iter()
+                .next()
         {
-            preflight::image_gate(project)?;
+            return Err(blocker);
         }
         if let Some(target) = self.to
             && let Some(msg) = target_check(snap.phase, target)?
@@ -240,8 +243,9 @@ fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) 
         to,
     } = o;
     change::validate_env(&draft.env)?;
+    invariant(project, snap, &draft, step, now)?;
     let compose = draft.compose_file;
-    let files = vec![
+    let mut files = vec![
         FileChange {
             path: compose.path.clone(),
             before: compose.doc.text().to_owned(),
@@ -255,7 +259,37 @@ fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) 
             is_env: true,
         },
     ];
-    let restart = restarts(&project.env, &draft.env, &compose.doc, &draft.compose);
+    let mut changed_files = Vec::new();
+    for ((name, before), (_, after)) in compose.env_files.iter().zip(&draft.env_files) {
+        if let (Some(b), Some(a)) = (before, after)
+            && b.render() != a.render()
+        {
+            change::validate_env(a)?;
+            files.push(FileChange {
+                path: compose.beside(name),
+                before: b.render().to_owned(),
+                after: a.render().to_owned(),
+                is_env: true,
+            });
+            changed_files.push(name.clone());
+        }
+    }
+    let mut kong_changed = false;
+    for (before, after) in compose.mounted.iter().zip(&draft.mounted) {
+        if let (Some(b), Some(a)) = (&before.text, &after.text)
+            && b != a
+        {
+            files.push(FileChange {
+                path: compose.beside(&before.written),
+                before: b.clone(),
+                after: a.clone(),
+                is_env: false,
+            });
+            kong_changed = true;
+        }
+    }
+    let mut restart = restarts(&project.env, &draft.env, &compose.doc, &draft.compose);
+    restarts::add_readers(&mut restart, &draft.compose, &changed_files, kong_changed);
     let backup_dir = change::backup_dir(&project.paths, &project.facts.backups, step, now);
     if step == Step::Revoked && snap.previous.as_ref().is_some_and(|p| p.kid.is_none()) {
         state
@@ -284,6 +318,66 @@ fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) 
         backup_dir,
         next,
     })
+}
+
+/// The zero-downtime invariant on the planned files: every token Auth issued or may issue
+/// during the step, and every API key clients hold (but those re-minted with consent),
+/// verifies at every service after it.
+///
+/// # Errors
+/// [`Refusal::WouldBreak`] naming the first service, variable and token kind.
+fn invariant(
+    project: &Project,
+    snap: &Snapshot,
+    draft: &Draft<'_>,
+    step: Step,
+    now: Timestamp,
+) -> Result<()> {
+    let before = match &snap.signer {
+        Some(s) => s.clone(),
+        None => draft::legacy_slot(project)?,
+    };
+    let after = crate::keyset::parse_private_set(
+        draft.env.get("JWT_KEYS").unwrap_or("[]"),
+        "planned JWT_KEYS",
+    )
+    .ok()
+    .and_then(|keys| keys.into_iter().find(crate::jwk::Jwk::can_sign))
+    .map(|k| lifecycle::Slot {
+        kid: if crate::keyset::is_legacy(&k) {
+            None
+        } else {
+            k.kid
+        },
+        material: k.material,
+    });
+    let mut slots = vec![before];
+    slots.extend(after);
+    if snap.phase == Phase::Switched && step != Step::Revoked {
+        slots.extend(snap.previous.clone());
+    }
+    let issuers: Vec<crate::trust::Issuer<'_>> = slots
+        .iter()
+        .map(|s| crate::trust::Issuer {
+            material: &s.material,
+            kid: s.kid.as_deref(),
+            label: s.label(),
+        })
+        .collect();
+    let current = project.sources();
+    crate::trust::check_invariant(&current, &draft.sources(), &issuers, &draft.consented, now)
+        .map_err(|breaches| {
+            let more = breaches.len() - 1;
+            let b = breaches.into_iter().next().expect("at least one breach");
+            Refusal::WouldBreak {
+                service: b.service,
+                variable: b.variable,
+                kind: b.kind,
+                reason: b.reason,
+                more,
+            }
+            .into()
+        })
 }
 
 /// The state file's record of a `JWT_SECRET` replaced by this run: where its value stays.

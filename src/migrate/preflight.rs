@@ -40,6 +40,77 @@ pub fn wiring_gaps(compose: &ComposeFile) -> Vec<String> {
     gaps
 }
 
+/// Everything that would refuse a later step of this migration, known before the first one
+/// writes anything (issue: "every refusal known at step 1"): no Auth service, services that
+/// resolve a different HS256 secret than Auth, a secret written literally in the compose
+/// file, a realtime healthcheck keyctl cannot point at an HS256 token, and (unless allowed)
+/// images older than SPEC §7's floors. Empty when nothing blocks.
+#[must_use]
+pub(crate) fn blockers(project: &Project, snap: &Snapshot, allow_old_images: bool) -> Vec<Error> {
+    let mut out = Vec::new();
+    let compose = match project.compose_to_edit() {
+        Ok(c) => c,
+        Err(e) => return vec![e],
+    };
+    let place = compose.path.display().to_string();
+    if compose.doc.with_role(Role::Auth).is_empty() {
+        out.push(Error::bad(
+            &place,
+            "no Auth service (image supabase/gotrue or supabase/auth) found; if a service with another image is Auth, say so: --service-is NAME=auth, or [services] NAME = \"auth\" in keyctl.toml",
+        ));
+        return out;
+    }
+    let sources = project.sources();
+    let secret = project.secret();
+    for split in sources.splits() {
+        let from = split
+            .traced
+            .origin
+            .home(split.key)
+            .map_or_else(|| "a literal".to_owned(), |h| h.describe());
+        out.push(Error::precondition(
+            compose.place(split.traced.line),
+            format!(
+                "service {} reads {} from {from}, a different HS256 secret than Auth's ({}): tokens Auth issues already fail there (the split-secret outage), and keyctl cannot tell which one to migrate. Make every service read the same variable, restart, then run again",
+                split.service,
+                split.key,
+                secret.as_ref().map_or("none", |s| s.read_as.as_str())
+            ),
+        ));
+    }
+    let legacy_pending =
+        snap.phase == Phase::Legacy || snap.previous.as_ref().is_some_and(|p| p.kid.is_none());
+    if legacy_pending && let Some(secret) = &secret {
+        if let Some(fixed) = secret.fixed.first() {
+            out.push(Error::precondition(
+                &place,
+                format!(
+                    "the HS256 secret is written literally at {fixed}: keyctl cannot replace it when it revokes the legacy secret, so that service would keep trusting it. Move it into .env (e.g. KEY: ${{JWT_SECRET}}) first"
+                ),
+            ));
+        }
+        let legacy = crate::lifecycle::Slot {
+            kid: None,
+            material: keyset::legacy_material(&secret.value),
+        };
+        for s in compose.doc.with_role(Role::Realtime) {
+            let test = compose.doc.healthcheck_test(&s.name).unwrap_or_default();
+            if let Some(var) = super::steps::healthcheck_key_var(project, &test, &legacy)
+                && super::steps::rewritable_form(&test, &var).is_none()
+            {
+                out.push(Error::precondition(
+                    &place,
+                    super::steps::unrewritable_healthcheck(&var),
+                ));
+            }
+        }
+    }
+    if !allow_old_images && let Err(e) = image_gate(project) {
+        out.push(e);
+    }
+    out
+}
+
 /// Refuses a forward step while a service runs an image older than SPEC §7's floor.
 ///
 /// # Errors

@@ -62,6 +62,35 @@ pub fn restarts(
     r
 }
 
+/// Adds the services that read a changed `env_file:` file, and Kong when its mounted
+/// declarative file changed (verifiers first, Auth last, as [`restarts`] orders them).
+pub(crate) fn add_readers(r: &mut Restarts, compose: &Compose, env_files: &[String], kong: bool) {
+    for service in compose.services() {
+        let reads = compose
+            .env_files(&service.name)
+            .iter()
+            .any(|f| env_files.contains(f))
+            || (kong && service.role == Some(Role::Kong));
+        if !reads || r.verifiers.contains(&service.name) || r.others.contains(&service.name) {
+            continue;
+        }
+        match service.role {
+            Some(Role::Rest | Role::Realtime | Role::Storage | Role::Functions) => {
+                r.verifiers.push(service.name);
+            }
+            Some(Role::Auth) => r.others.push(service.name),
+            _ => {
+                let at = r
+                    .others
+                    .iter()
+                    .position(|n| compose.with_role(Role::Auth).iter().any(|a| a.name == *n))
+                    .unwrap_or(r.others.len());
+                r.others.insert(at, service.name);
+            }
+        }
+    }
+}
+
 /// Each service's block of text: from its key line to the next service's key line (or the
 /// next top-level key).
 fn service_blocks(compose: &Compose) -> Vec<(String, String)> {

@@ -8,11 +8,14 @@ use crate::apikey;
 use crate::compose::Role;
 use crate::error::{Error, Refusal, Result};
 use crate::jwk;
+use crate::jws;
 use crate::key::Alg;
 use crate::keyset::{self, legacy_material};
 use crate::lifecycle::{self, Phase, Slot, Snapshot};
 use crate::phase::Step;
+use crate::project::Project;
 use crate::state::{Event, Revoked, State};
+use crate::trust::{ApiKey, Home, KeyHome};
 
 use super::draft::{Draft, kid_of, legacy_slot, new_slot};
 use super::{HEALTHCHECK_VAR, KONG_VARS, Migration, Outcome, referenced_vars, wait};
@@ -171,7 +174,7 @@ pub(super) fn revoke<'p>(
     ));
     draft.set_keys(&lifecycle::alone(signer.clone()))?;
     if previous.kid.is_none() {
-        retire_secret(&mut draft, now)?;
+        retire_secret(&mut draft, &previous, now)?;
         state.revoked.push(Revoked {
             kid: None,
             at: now,
@@ -194,7 +197,9 @@ pub(super) fn revoke<'p>(
     Ok(outcome(draft, state, Step::Revoked, Phase::Revoked))
 }
 
-/// API keys signed by the key being revoked stop working: re-mint them, with consent.
+/// API keys signed by the key being revoked stop working: re-mint them, with consent, where
+/// they live (`.env`, `env_file:` files, Kong's declarative file, the compose file). Every
+/// key any client holds counts, whatever its variable is called.
 fn remint_api_keys(
     draft: &mut Draft<'_>,
     signer: &Slot,
@@ -202,80 +207,145 @@ fn remint_api_keys(
     consent: bool,
     now: Timestamp,
 ) -> Result<()> {
-    let signed_by_previous: Vec<&str> = apikey::ROLES
-        .iter()
-        .filter(|(var, _)| {
-            draft
-                .env
-                .get_nonempty(var)
-                .and_then(kid_of)
-                .is_some_and(|kid| kid == previous.kid)
-        })
-        .map(|(var, _)| *var)
+    let signed_by_previous: Vec<ApiKey> = draft
+        .project
+        .sources()
+        .api_keys()
+        .into_iter()
+        .filter(|k| issued_by(&k.token, previous))
         .collect();
     if !signed_by_previous.is_empty() && !consent {
         return Err(Refusal::NeedsConsent {
-            vars: signed_by_previous.iter().map(|v| (*v).to_owned()).collect(),
+            vars: signed_by_previous
+                .iter()
+                .flat_map(|k| k.homes.iter().map(KeyHome::describe))
+                .collect(),
             key: previous.label(),
             signer: signer.label(),
         }
         .into());
     }
-    for (var, role) in apikey::ROLES {
-        if signed_by_previous.contains(&var) {
-            let token = apikey::mint(&signer.material, kid(signer), role, now)
-                .map_err(|e| Error::bad(var, e.0))?;
-            draft.set_env(var, &token)?;
-            draft.summary.push(format!(
-                "re-mint {var} with {} (a client-visible change)",
-                signer.label()
-            ));
-            draft.afterwards.push(format!(
-                "give every client the new {var} (frontends, mobile apps, server code)"
-            ));
+    for key in signed_by_previous {
+        let token = apikey::mint(&signer.material, kid(signer), &key.role, now)
+            .map_err(|e| Error::bad(key.name(), e.0))?;
+        for home in &key.homes {
+            draft.replace_key(home, &key.token, &token)?;
         }
+        let places: Vec<String> = key.homes.iter().map(KeyHome::describe).collect();
+        draft.summary.push(format!(
+            "re-mint the {} key ({}) with {} (a client-visible change)",
+            key.role,
+            places.join(", "),
+            signer.label()
+        ));
+        draft.afterwards.push(format!(
+            "give every client the new {} key from {} (frontends, mobile apps, server code)",
+            key.role, places[0]
+        ));
+        draft.consented.push(key.token);
     }
     Ok(())
 }
 
-/// Revoking the legacy secret: a fresh `JWT_SECRET`, and realtime's healthcheck pointed at
-/// an HS256 token its management endpoint accepts.
-fn retire_secret(draft: &mut Draft<'_>, now: Timestamp) -> Result<()> {
+/// Whether `token` was signed by `slot` (kid-less HS256 for the legacy secret).
+fn issued_by(token: &str, slot: &Slot) -> bool {
+    jws::decode(token)
+        .is_ok_and(|d| d.kid() == slot.kid.as_deref() && d.verifies_with(&slot.material))
+}
+
+/// Revoking the legacy secret: a fresh value in every variable that held it (so no service
+/// resolves the retired secret), and realtime's healthcheck pointed at an HS256 token its
+/// management endpoint accepts.
+fn retire_secret(draft: &mut Draft<'_>, previous: &Slot, now: Timestamp) -> Result<()> {
     let secret = apikey::fresh_secret();
-    draft.set_env("JWT_SECRET", &secret)?;
-    draft.summary.push("replace JWT_SECRET with a fresh random value, so no HS256 token held by a client verifies anywhere".into());
+    let held = draft.project.secret();
+    let homes = held.as_ref().map(|s| s.homes.clone()).unwrap_or_default();
+    if homes.is_empty() {
+        draft.set_env("JWT_SECRET", &secret)?;
+    }
+    for home in &homes {
+        draft.set_home(home, &secret)?;
+    }
+    let names: Vec<String> = if homes.is_empty() {
+        vec![".env JWT_SECRET".into()]
+    } else {
+        homes.iter().map(Home::describe).collect()
+    };
+    draft.summary.push(format!(
+        "replace the HS256 secret ({}) with a fresh random value, so no service trusts the retired one and no HS256 token held by a client verifies anywhere",
+        names.join(", ")
+    ));
     let token = apikey::mint(&legacy_material(&secret), None, "anon", now)
         .map_err(|e| Error::bad(HEALTHCHECK_VAR, e.0))?;
     draft.set_env(HEALTHCHECK_VAR, &token)?;
     for s in draft.compose.with_role(Role::Realtime) {
         let test = draft.compose.healthcheck_test(&s.name).unwrap_or_default();
-        if !referenced_vars(&test).contains("ANON_KEY") {
+        let Some(var) = healthcheck_key_var(draft.project, &test, previous) else {
             continue;
-        }
-        let form = ["${ANON_KEY}", "$ANON_KEY"].into_iter().find(|f| {
-            test.match_indices(f).all(|(i, m)| {
-                !test[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            }) && test.contains(f)
-        });
-        let Some(form) = form else {
+        };
+        let Some(form) = rewritable_form(&test, &var) else {
             return Err(Error::precondition(
                 draft.compose_file.path.display().to_string(),
-                format!(
-                    "realtime's healthcheck uses ANON_KEY in a form keyctl does not rewrite; change it to ${{{HEALTHCHECK_VAR}}} by hand (realtime only accepts HS256 there), then run again"
-                ),
+                unrewritable_healthcheck(&var),
             ));
         };
         if let Err(e) =
             draft
                 .compose
-                .replace_in_healthcheck(&s.name, form, &format!("${{{HEALTHCHECK_VAR}}}"))
+                .replace_in_healthcheck(&s.name, &form, &format!("${{{HEALTHCHECK_VAR}}}"))
         {
             return Err(draft.compose_error(&e));
         }
         draft.summary.push(format!("point realtime's healthcheck at {HEALTHCHECK_VAR}, an HS256 token its management endpoint accepts"));
     }
-    draft.afterwards.push("storage signed URLs and any HS256 token minted with the old JWT_SECRET stop working; the old secret stays only in keyctl's backup".into());
+    draft.afterwards.push("storage signed URLs and any HS256 token minted with the old secret stop working; the old secret stays only in keyctl's backup".into());
     Ok(())
+}
+
+/// The variable realtime's healthcheck sends that holds an API key signed by `previous`.
+pub(super) fn healthcheck_key_var(
+    project: &Project,
+    test: &str,
+    previous: &Slot,
+) -> Option<String> {
+    referenced_vars(test).into_iter().find(|v| {
+        v != HEALTHCHECK_VAR
+            && project
+                .env
+                .get_nonempty(v)
+                .is_some_and(|t| issued_by(t, previous))
+    })
+}
+
+/// `${VAR}` or `$VAR` when every use of `var` in `test` has that one form.
+pub(super) fn rewritable_form(test: &str, var: &str) -> Option<String> {
+    [format!("${{{var}}}"), format!("${var}")]
+        .into_iter()
+        .find(|f| {
+            test.contains(f.as_str())
+                && test.match_indices(f.as_str()).all(|(i, m)| {
+                    !test[i + m.len()..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+                && referenced_count(test, var) == test.matches(f.as_str()).count()
+        })
+}
+
+fn referenced_count(test: &str, var: &str) -> usize {
+    test.match_indices('$')
+        .filter(|(i, _)| {
+            let rest = test[i + 1..].trim_start_matches('{');
+            rest.starts_with(var)
+                && !rest[var.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .count()
+}
+
+/// The refusal for a healthcheck keyctl cannot rewrite.
+pub(super) fn unrewritable_healthcheck(var: &str) -> String {
+    format!(
+        "realtime's healthcheck sends {var} in a form keyctl does not rewrite (a default or another expression); change it to ${{{HEALTHCHECK_VAR}}} by hand (realtime only accepts HS256 there, and {var} stops being HS256 at the last step), then run again"
+    )
 }
 
 /// Rollback from dual-verify: the standby key leaves (after its tokens expired, if it ever
@@ -367,16 +437,17 @@ fn remint_withdrawn_kong_keys(
         if !signed_by_withdrawn {
             continue;
         }
-        if remaining.kid.is_some() {
-            let token = apikey::mint(&remaining.material, kid(remaining), role, now)
-                .map_err(|e| Error::bad(var, e.0))?;
-            draft.set_env(var, &token)?;
-            draft
-                .summary
-                .push(format!("re-mint {var} with {}", remaining.label()));
-        } else {
-            draft.warnings.push(format!("{var} was signed by the withdrawn key and no asymmetric key remains to re-mint it: Kong's opaque keys stop working until the next migration"));
+        let token = apikey::mint(&remaining.material, kid(remaining), role, now)
+            .map_err(|e| Error::bad(var, e.0))?;
+        // Only Kong holds these (it swaps the opaque keys for them): no client loses a key.
+        if let Some(old) = draft.env.get(var).map(str::to_owned) {
+            draft.consented.push(old);
         }
+        draft.set_env(var, &token)?;
+        draft.summary.push(format!(
+            "re-mint {var} with {}, so Kong's opaque keys keep working",
+            remaining.label()
+        ));
     }
     Ok(())
 }

@@ -26,8 +26,8 @@ use crate::verifier::{Known, View};
 pub(crate) use self::paths::{
     COMPOSE_NAMES, OVERRIDE_NAMES, Paths, compose_path, dir_of, env_path,
 };
-pub use self::roles::{parse_assignment, parse_role};
 pub(crate) use self::roles::CONFIG_NAME;
+pub(crate) use self::roles::parse_assignment;
 
 /// Longest `JWT_EXPIRY` keyctl accepts (ten years, in seconds).
 pub(crate) const MAX_EXPIRY: i64 = 315_360_000;
@@ -227,6 +227,19 @@ impl Project {
     /// Unreadable (exit 4) or invalid (exit 2, naming the file).
     pub fn state(&self) -> Result<&State> {
         self.state.as_ref().map_err(Clone::clone)
+    }
+
+    /// Every file a step may write: the `.env`, the compose file, its `env_file:` files and
+    /// Kong's mounted files (what recovery after a crash may put back).
+    #[must_use]
+    pub(crate) fn writable_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.env_path.clone()];
+        files.extend(self.compose_path.clone());
+        if let Ok(Some(c)) = self.compose_if_present() {
+            files.extend(c.env_files.iter().map(|(n, _)| c.beside(n)));
+            files.extend(c.mounted.iter().map(|m| c.beside(&m.written)));
+        }
+        files
     }
 
     /// The project directory as a command-line argument (`--project DIR`).
@@ -550,8 +563,9 @@ fn assigned_roles(
 ) -> Result<Vec<(String, Option<Role>)>> {
     let config = dir_of(env_path).join(CONFIG_NAME);
     let mut roles = match fsio::read_text_if_present(&config)? {
-        Some(text) => roles::parse_config(&text)
-            .map_err(|e| Error::bad(config.display().to_string(), e))?,
+        Some(text) => {
+            roles::parse_config(&text).map_err(|e| Error::bad(config.display().to_string(), e))?
+        }
         None => Vec::new(),
     };
     roles.extend(flags.iter().cloned());

@@ -17,7 +17,7 @@ pub(crate) const CONFIG_NAME: &str = "keyctl.toml";
 ///
 /// # Errors
 /// Any other word, with the list of accepted ones.
-pub fn parse_role(word: &str) -> Result<Option<Role>, String> {
+pub(crate) fn parse_role(word: &str) -> Result<Option<Role>, String> {
     if word == "none" {
         return Ok(None);
     }
@@ -36,7 +36,7 @@ pub fn parse_role(word: &str) -> Result<Option<Role>, String> {
 ///
 /// # Errors
 /// No `=`, an empty name, or an unknown role.
-pub fn parse_assignment(arg: &str) -> Result<(String, Option<Role>), String> {
+pub(crate) fn parse_assignment(arg: &str) -> Result<(String, Option<Role>), String> {
     let (name, role) = arg
         .split_once('=')
         .ok_or_else(|| format!("{arg:?}: expected SERVICE=ROLE, e.g. my-auth=auth"))?;

@@ -404,7 +404,11 @@ fn entries(env: &EnvFile) -> Vec<(String, String)> {
 
 /// The variable names a service's environment sets (its `environment:` entries and its
 /// `env_file:` files).
-fn env_keys(compose: &Compose, service: &str, env_files: &[(String, Option<EnvFile>)]) -> Vec<String> {
+fn env_keys(
+    compose: &Compose,
+    service: &str,
+    env_files: &[(String, Option<EnvFile>)],
+) -> Vec<String> {
     let mut keys: BTreeSet<String> = compose.env_keys(service).into_iter().collect();
     for name in compose.env_files(service) {
         if let Some((_, Some(f))) = env_files.iter().find(|(n, _)| *n == name) {

@@ -698,7 +698,9 @@ mod review {
             .status(3)
             .stderr_has("JWT_EXPIRY")
             .run();
-        rollback(&p, at(30 + 81)).stderr_has("opaque keys").run();
+        rollback(&p, at(30 + 81))
+            .stdout_has("opaque keys keep working")
+            .run();
         let state: Value = serde_json::from_str(&p.read(".keyctl/state.json")).unwrap();
         assert_eq!(
             state["revoked"].as_array().unwrap().len(),
@@ -798,12 +800,15 @@ mod review {
             p.read("docker-compose.yml")
                 .replace("Bearer ${ANON_KEY}", "Bearer ${ANON_KEY:-none}"),
         );
-        p.migrate(T0).run();
-        p.migrate(at(25)).run();
-        p.migrate(at(120))
-            .arg("--remint-api-keys")
-            .status(3)
-            .stderr_has("healthcheck")
+        // Known at step 1: refused before anything is written (issue 9, item 6).
+        let before = snapshot(&p);
+        p.migrate(T0).status(3).stderr_has("healthcheck").run();
+        assert_unchanged(&p, &before);
+        p.keyctl(["migrate", "plan", "--project"])
+            .arg(p.path())
+            .now(T0)
+            .stdout_has("blocked:")
+            .stdout_has("healthcheck")
             .run();
     }
 }
