@@ -60,7 +60,9 @@ impl DoctorArgs {
                     Severity::Warning => ui::paint("warning", "1;33"),
                 };
                 let mut subject = Vec::new();
-                if let Some(s) = &f.service {
+                if f.services.len() > 1 {
+                    subject.push(format!("services {}", f.services.join(", ")));
+                } else if let Some(s) = f.services.first().or(f.service.as_ref()) {
                     subject.push(format!("service {s}"));
                 }
                 if let Some(v) = &f.variable {
@@ -79,6 +81,9 @@ impl DoctorArgs {
                     f.place, f.message, f.breaks, f.fix
                 );
                 text.push_str(&format!("{tag}: {}\n", ui::clean(&line)));
+                for c in &f.consequences {
+                    text.push_str(&format!("    which causes: {}\n", ui::clean(c)));
+                }
             }
             text.push_str(&format!(
                 "{}: phase {}, {errors} error(s), {warnings} warning(s)\n",

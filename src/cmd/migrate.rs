@@ -260,8 +260,8 @@ fn route(args: &ProjectArgs) -> Result<()> {
         text.push_str("the migration is complete; the route below is the next rotation\n");
     }
     if snap.phase != Phase::Revoked {
-        for e in crate::migrate::blockers(&project, &snap, false) {
-            text.push_str(&format!("blocked: {e}\n"));
+        for b in crate::migrate::blockers(&project, &snap, false) {
+            text.push_str(&format!("blocked: {}\n", b.error));
         }
     }
     for (i, (phase, what)) in steps.iter().enumerate().skip(start) {

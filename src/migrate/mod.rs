@@ -22,7 +22,7 @@ use crate::state::{RetiredSecret, State};
 
 use draft::Draft;
 
-pub(crate) use preflight::blockers;
+pub(crate) use preflight::{BlockerKind, blockers};
 pub use preflight::{WIRING, wiring_gaps};
 pub use restarts::{changed_vars, referenced_vars, restarts};
 
@@ -118,7 +118,7 @@ impl Planner for Migration {
                 .into_iter()
                 .next()
         {
-            return Err(blocker);
+            return Err(blocker.error);
         }
         if let Some(target) = self.to
             && let Some(msg) = target_check(snap.phase, target)?

@@ -40,24 +40,66 @@ pub fn wiring_gaps(compose: &ComposeFile) -> Vec<String> {
     gaps
 }
 
+/// What kind of thing blocks a later step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockerKind {
+    /// The compose file is missing or cannot be used.
+    Compose,
+    /// No Auth service is recognised.
+    NoAuth,
+    /// A service resolves a different HS256 secret than Auth.
+    Split,
+    /// The secret is written literally in the compose file.
+    LiteralSecret,
+    /// Realtime's healthcheck sends an API key in a form keyctl cannot rewrite.
+    Healthcheck,
+    /// An image older than SPEC §7's floor.
+    Image,
+}
+
+/// Something that would refuse a later step, with the refusal itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Blocker {
+    /// What it is.
+    pub kind: BlockerKind,
+    /// The refusal a step would give.
+    pub error: Error,
+    /// The service concerned, when one is.
+    pub service: Option<String>,
+    /// The variable concerned, when one is.
+    pub var: Option<String>,
+}
+
+impl Blocker {
+    fn new(kind: BlockerKind, error: Error) -> Blocker {
+        Blocker {
+            kind,
+            error,
+            service: None,
+            var: None,
+        }
+    }
+}
+
 /// Everything that would refuse a later step of this migration, known before the first one
 /// writes anything (issue: "every refusal known at step 1"): no Auth service, services that
 /// resolve a different HS256 secret than Auth, a secret written literally in the compose
 /// file, a realtime healthcheck keyctl cannot point at an HS256 token, and (unless allowed)
 /// images older than SPEC §7's floors. Empty when nothing blocks.
 #[must_use]
-pub(crate) fn blockers(project: &Project, snap: &Snapshot, allow_old_images: bool) -> Vec<Error> {
+pub(crate) fn blockers(project: &Project, snap: &Snapshot, allow_old_images: bool) -> Vec<Blocker> {
     let mut out = Vec::new();
     let compose = match project.compose_to_edit() {
         Ok(c) => c,
-        Err(e) => return vec![e],
+        Err(e) => return vec![Blocker::new(BlockerKind::Compose, e)],
     };
     let place = compose.path.display().to_string();
+    let dir = project.dir_arg();
     if compose.doc.with_role(Role::Auth).is_empty() {
-        out.push(Error::bad(
+        out.push(Blocker::new(BlockerKind::NoAuth, Error::bad(
             &place,
             "no Auth service (image supabase/gotrue or supabase/auth) found; if a service with another image is Auth, say so: --service-is NAME=auth, or [services] NAME = \"auth\" in keyctl.toml",
-        ));
+        )));
         return out;
     }
     let sources = project.sources();
@@ -68,26 +110,30 @@ pub(crate) fn blockers(project: &Project, snap: &Snapshot, allow_old_images: boo
             .origin
             .home(split.key)
             .map_or_else(|| "a literal".to_owned(), |h| h.describe());
-        out.push(Error::precondition(
-            compose.place(split.traced.line),
-            format!(
-                "service {} reads {} from {from}, a different HS256 secret than Auth's ({}): tokens Auth issues already fail there (the split-secret outage), and keyctl cannot tell which one to migrate. Make every service read the same variable, restart, then run again",
-                split.service,
-                split.key,
-                secret.as_ref().map_or("none", |s| s.read_as.as_str())
-            ),
-        ));
+        out.push(Blocker {
+            service: Some(split.service.clone()),
+            var: Some(split.key.to_owned()),
+            ..Blocker::new(BlockerKind::Split, Error::precondition(
+                compose.place(split.traced.line),
+                format!(
+                    "service {} reads {} from {from}, a different HS256 secret than Auth's ({}): tokens Auth issues already fail there (the split-secret outage), and keyctl cannot tell which one to migrate. Point it at Auth's secret with `keyctl migrate rewire --project {dir}`, restart, then run again",
+                    split.service,
+                    split.key,
+                    secret.as_ref().map_or("none", |s| s.read_as.as_str())
+                ),
+            ))
+        });
     }
     let legacy_pending =
         snap.phase == Phase::Legacy || snap.previous.as_ref().is_some_and(|p| p.kid.is_none());
     if legacy_pending && let Some(secret) = &secret {
         if let Some(fixed) = secret.fixed.first() {
-            out.push(Error::precondition(
+            out.push(Blocker::new(BlockerKind::LiteralSecret, Error::precondition(
                 &place,
                 format!(
                     "the HS256 secret is written literally at {fixed}: keyctl cannot replace it when it revokes the legacy secret, so that service would keep trusting it. Move it into .env (e.g. KEY: ${{JWT_SECRET}}) first"
                 ),
-            ));
+            )));
         }
         let legacy = crate::lifecycle::Slot {
             kid: None,
@@ -98,15 +144,19 @@ pub(crate) fn blockers(project: &Project, snap: &Snapshot, allow_old_images: boo
             if let Some(var) = super::steps::healthcheck_key_var(project, &test, &legacy)
                 && super::steps::rewritable_form(&test, &var).is_none()
             {
-                out.push(Error::precondition(
-                    &place,
-                    super::steps::unrewritable_healthcheck(&var),
-                ));
+                out.push(Blocker {
+                    service: Some(s.name.clone()),
+                    var: Some(var.clone()),
+                    ..Blocker::new(
+                        BlockerKind::Healthcheck,
+                        Error::precondition(&place, super::steps::unrewritable_healthcheck(&var)),
+                    )
+                });
             }
         }
     }
     if !allow_old_images && let Err(e) = image_gate(project) {
-        out.push(e);
+        out.push(Blocker::new(BlockerKind::Image, e));
     }
     out
 }

@@ -344,7 +344,7 @@ fn referenced_count(test: &str, var: &str) -> usize {
 /// The refusal for a healthcheck keyctl cannot rewrite.
 pub(super) fn unrewritable_healthcheck(var: &str) -> String {
     format!(
-        "realtime's healthcheck sends {var} in a form keyctl does not rewrite (a default or another expression); change it to ${{{HEALTHCHECK_VAR}}} by hand (realtime only accepts HS256 there, and {var} stops being HS256 at the last step), then run again"
+        "realtime's healthcheck sends {var} in a form keyctl does not rewrite (a default or another expression), and {var} stops being an HS256 token at the last step, while realtime accepts only HS256 there. Make the healthcheck send plain ${{{var}}} (keyctl then points it at {HEALTHCHECK_VAR} when it revokes the legacy secret), then run again"
     )
 }
 
@@ -481,6 +481,48 @@ pub(super) fn unswitch<'p>(
     Ok(outcome(draft, state, Step::Rollback, Phase::DualVerify))
 }
 
+/// Services that resolve another HS256 secret than Auth (the split-secret outage), or a
+/// secret keyctl retired, are pointed at the `.env` variable Auth reads its secret from.
+fn point_at_auth_secret(draft: &mut Draft<'_>) -> Result<()> {
+    let project = draft.project;
+    let Some(secret) = project.secret() else {
+        return Ok(());
+    };
+    let Some(var) = secret.homes.iter().find_map(|h| match h {
+        Home::Env(v) => Some(v.clone()),
+        Home::EnvFile { .. } => None,
+    }) else {
+        return Ok(());
+    };
+    let sources = project.sources();
+    let mut targets: Vec<(String, String)> = sources
+        .splits()
+        .into_iter()
+        .map(|u| (u.service, u.key.to_owned()))
+        .collect();
+    for (_, retired) in project.retired_secrets() {
+        for (service, key, _) in sources.holders(&retired) {
+            if !targets.contains(&(service.clone(), key.clone())) {
+                targets.push((service, key));
+            }
+        }
+    }
+    let wanted = format!("${{{var}}}");
+    for (service, key) in targets {
+        let w = wanted.clone();
+        if let Err(e) = draft
+            .compose
+            .set_env(&service, &key, &wanted, &move |v: &str| v == w)
+        {
+            return Err(draft.compose_error(&e));
+        }
+        draft.summary.push(format!(
+            "point {key} of service {service} at {wanted}, the secret Auth uses"
+        ));
+    }
+    Ok(())
+}
+
 /// Puts the compose wiring back; `None` when there is nothing to put back.
 pub(super) fn rewire<'p>(
     mut draft: Draft<'p>,
@@ -489,8 +531,12 @@ pub(super) fn rewire<'p>(
     phase: Phase,
     now: Timestamp,
 ) -> Result<Option<Outcome<'p>>> {
+    point_at_auth_secret(&mut draft)?;
     if phase == Phase::Legacy {
-        return Ok(None);
+        if draft.compose.text() == draft.compose_file.doc.text() {
+            return Ok(None);
+        }
+        return Ok(Some(outcome(draft, state, Step::Rewire, phase)));
     }
     draft.wire_verifiers()?;
     if matches!(phase, Phase::Switched | Phase::Revoked) {

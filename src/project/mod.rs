@@ -242,6 +242,18 @@ impl Project {
         files
     }
 
+    /// The retired secrets keyctl can still read from its backups, as text.
+    #[must_use]
+    pub(crate) fn retired_secrets(&self) -> Vec<(Timestamp, String)> {
+        self.retired
+            .iter()
+            .filter_map(|r| match &r.material {
+                Material::Oct(b) => String::from_utf8(b.to_vec()).ok().map(|s| (r.at, s)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The project directory as a command-line argument (`--project DIR`).
     #[must_use]
     pub fn dir_arg(&self) -> String {

@@ -76,12 +76,17 @@ fn demo_api_keys_warn_before_and_fail_after_they_expire() {
     );
     let (exit, codes, v) = doctor(&p, "2027-02-01T00:00:00Z");
     assert_eq!(exit, 1);
-    assert!(
-        codes.iter().filter(|c| *c == "api_key_rejected").count() >= 2,
+    // One finding per expired key (its cause), not one per key and service.
+    assert_eq!(
+        codes.iter().filter(|c| *c == "api_key_expired").count(),
+        2,
         "{codes:?}"
     );
-    let reason = finding(&v, "api_key_rejected")["message"].as_str().unwrap();
-    assert!(reason.contains("expired at 2027-01-09"), "{reason}");
+    assert!(!codes.contains(&"api_key_rejected".to_owned()), "{codes:?}");
+    let f = finding(&v, "api_key_expired");
+    let reason = f["message"].as_str().unwrap();
+    assert!(reason.contains("expired on 2027-01-09"), "{reason}");
+    assert_eq!(f["services"].as_array().unwrap().len(), 5, "{f:#}");
 }
 
 #[test]
