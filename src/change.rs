@@ -467,7 +467,7 @@ fn shell_word(s: &str) -> String {
 /// # Errors
 /// Each problem, as bad input naming the would-be value (a bug guard: plans are built from
 /// validated parts).
-pub(crate) fn validate_env(after: &EnvFile) -> Result<()> {
+pub(crate) fn validate_env(after: &EnvFile, secret: Option<&str>) -> Result<()> {
     let inputs = keyset::Inputs {
         jwt_keys: after
             .get("JWT_KEYS")
@@ -475,9 +475,7 @@ pub(crate) fn validate_env(after: &EnvFile) -> Result<()> {
         jwt_jwks: after
             .get("JWT_JWKS")
             .map(|v| (v, "planned JWT_JWKS".to_owned())),
-        jwt_secret: after
-            .get("JWT_SECRET")
-            .map(|v| (v, "planned JWT_SECRET".to_owned())),
+        jwt_secret: secret.map(|v| (v, "the planned HS256 secret".to_owned())),
     };
     let problems = keyset::check(&inputs);
     match problems.first() {
@@ -514,6 +512,7 @@ mod tests {
             doc: crate::compose::Compose::parse("services: {}\n").unwrap(),
             overrides: Vec::new(),
             env_files: Vec::new(),
+            env_alias: Vec::new(),
             mounted: Vec::new(),
         };
         let c = restart_command(

@@ -57,7 +57,7 @@ impl Planner for Restore {
                 self.input.display()
             )));
         }
-        change::validate_env(&env)?;
+        change::validate_env(&env, env.get("JWT_SECRET"))?;
         let mut next_state = state.clone();
         let mut summary = vec![format!(
             "restore the keys backed up on {}{}",

@@ -34,6 +34,19 @@ pub(super) fn recognition(r: &mut Report<'_>) {
             format!("name it: keyctl doctor --project {dir} --service-is SERVICE=auth (or add [services] SERVICE = \"auth\" to {}/keyctl.toml)", dir),
         ));
     }
+    for a in compose.doc.with_role(Role::Auth) {
+        let resolved = project
+            .sources()
+            .resolved(&a.name, "GOTRUE_JWT_SECRET")
+            .is_some_and(|v| !v.is_empty());
+        if !resolved {
+            r.push(Finding::error("auth_secret_unresolved", &place).service(&a.name).variable("GOTRUE_JWT_SECRET").says(
+                format!("Auth (service {}) resolves no GOTRUE_JWT_SECRET from its environment or env_file: files", a.name),
+                "keyctl cannot tell which secret Auth signs with (an image that sets it inside the container is invisible to it); keyctl migrate refuses to start",
+                format!("set GOTRUE_JWT_SECRET: ${{JWT_SECRET}} in the environment of {} (with JWT_SECRET in .env), then keyctl doctor --project {dir}", a.name),
+            ));
+        }
+    }
     let verifiers = [Role::Rest, Role::Realtime, Role::Storage, Role::Functions];
     if verifiers
         .iter()
@@ -47,6 +60,9 @@ pub(super) fn recognition(r: &mut Report<'_>) {
     }
 }
 
+/// One service variable with another secret: service, variable, compose line.
+type SplitUse = (String, &'static str, Option<usize>);
+
 /// Services that resolve another HS256 secret than Auth, grouped by where that value comes
 /// from (one cause, however many services read it).
 pub(super) fn split_secrets(r: &mut Report<'_>) {
@@ -58,7 +74,7 @@ pub(super) fn split_secrets(r: &mut Report<'_>) {
     let Some(secret) = project.secret() else {
         return;
     };
-    let mut groups: Vec<(String, Vec<(String, &'static str, Option<usize>)>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<SplitUse>)> = Vec::new();
     for u in project.sources().splits() {
         let from = u.traced.origin.home(u.key).map_or_else(
             || "a literal in the compose file".to_owned(),
@@ -87,7 +103,7 @@ pub(super) fn split_secrets(r: &mut Report<'_>) {
                         secret.read_as
                     ),
                     &format!("every token Auth issues gets 401 \"invalid signature\" from {}; keyctl migrate refuses to start", services.join(", ")),
-                    format!("keyctl migrate rewire --project {dir} --yes (points them at Auth's variable), then restart {}", services.join(" ")),
+                    format!("{}, then restart {}", secret.realign(&dir), services.join(" ")),
                 ),
         );
     }

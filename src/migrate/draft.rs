@@ -65,6 +65,7 @@ impl<'p> Draft<'p> {
             env: &self.env,
             compose: Some(&self.compose),
             env_files: &self.env_files,
+            env_alias: &self.compose_file.env_alias,
             mounted: &self.mounted,
         }
     }
@@ -236,11 +237,38 @@ pub(super) fn new_slot(alg: Alg) -> Result<Slot> {
 
 /// The HS256 secret Auth uses today (wherever it is stored) as a key-list slot.
 pub(super) fn legacy_slot(project: &Project) -> Result<Slot> {
-    let secret = project.secret().ok_or_else(|| {
-        Error::bad(
+    let auth = project.compose_if_present().ok().flatten().and_then(|c| {
+        c.doc
+            .with_role(crate::compose::Role::Auth)
+            .into_iter()
+            .next()
+    });
+    let via = auth.as_ref().and_then(|a| {
+        match project
+            .sources()
+            .trace(&a.name, "GOTRUE_JWT_SECRET")?
+            .origin
+        {
+            crate::trust::Origin::Env(v) | crate::trust::Origin::Default(v) => Some(v),
+            _ => None,
+        }
+    });
+    let secret = project.secret().ok_or_else(|| match (&auth, &via) {
+        (Some(_), Some(var)) => Error::bad(
+            project.place(var),
+            "is not set: Auth reads its secret from it (GOTRUE_JWT_SECRET), so there is no legacy secret to keep trusting",
+        ),
+        (Some(a), None) => Error::precondition(
+            project.compose_path().map_or_else(String::new, |p| p.display().to_string()),
+            format!(
+                "Auth (service {}) resolves no GOTRUE_JWT_SECRET from its environment or env_file: files; if its image sets it from another variable inside the container, keyctl cannot see that. Set GOTRUE_JWT_SECRET in its environment (e.g. GOTRUE_JWT_SECRET: ${{JWT_SECRET}}), then run again",
+                a.name
+            ),
+        ),
+        (None, _) => Error::bad(
             project.place("JWT_SECRET"),
-            "is not set, and Auth resolves no HS256 secret either (GOTRUE_JWT_SECRET is empty): there is no legacy secret to keep trusting",
-        )
+            "is not set: there is no legacy secret to keep trusting",
+        ),
     })?;
     let place = project.secret_place(&secret);
     if secret.value.chars().count() < MIN_SECRET_LEN {

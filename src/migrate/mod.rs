@@ -242,7 +242,11 @@ fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) 
         step,
         to,
     } = o;
-    change::validate_env(&draft.env)?;
+    let planned_secret = draft.sources().secret();
+    change::validate_env(
+        &draft.env,
+        planned_secret.as_ref().map(|s| s.value.as_str()),
+    )?;
     invariant(project, snap, &draft, step, now)?;
     let compose = draft.compose_file;
     let mut files = vec![
@@ -264,7 +268,7 @@ fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) 
         if let (Some(b), Some(a)) = (before, after)
             && b.render() != a.render()
         {
-            change::validate_env(a)?;
+            change::validate_env(a, None)?;
             files.push(FileChange {
                 path: compose.beside(name),
                 before: b.render().to_owned(),

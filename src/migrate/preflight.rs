@@ -116,10 +116,11 @@ pub(crate) fn blockers(project: &Project, snap: &Snapshot, allow_old_images: boo
             ..Blocker::new(BlockerKind::Split, Error::precondition(
                 compose.place(split.traced.line),
                 format!(
-                    "service {} reads {} from {from}, a different HS256 secret than Auth's ({}): tokens Auth issues already fail there (the split-secret outage), and keyctl cannot tell which one to migrate. Point it at Auth's secret with `keyctl migrate rewire --project {dir}`, restart, then run again",
+                    "service {} reads {} from {from}, a different HS256 secret than Auth's ({}): tokens Auth issues already fail there (the split-secret outage), and keyctl cannot tell which one to migrate. Fix: {}; restart, then run again",
                     split.service,
                     split.key,
-                    secret.as_ref().map_or("none", |s| s.read_as.as_str())
+                    secret.as_ref().map_or("none", |s| s.read_as.as_str()),
+                    secret.as_ref().map_or_else(String::new, |s| s.realign(&dir))
                 ),
             ))
         });

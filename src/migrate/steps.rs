@@ -317,18 +317,30 @@ pub(super) fn healthcheck_key_var(
     })
 }
 
-/// `${VAR}` or `$VAR` when every use of `var` in `test` has that one form.
+/// The one expression `test` uses for `var` when keyctl can replace it: `${VAR}`, `$VAR`, or
+/// `${VAR:-default}` / `${VAR-default}` with a plain default (keyctl sets the variable it
+/// points the healthcheck at, so the default never applies).
 pub(super) fn rewritable_form(test: &str, var: &str) -> Option<String> {
-    [format!("${{{var}}}"), format!("${var}")]
-        .into_iter()
-        .find(|f| {
-            test.contains(f.as_str())
-                && test.match_indices(f.as_str()).all(|(i, m)| {
-                    !test[i + m.len()..]
-                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-                })
-                && referenced_count(test, var) == test.matches(f.as_str()).count()
-        })
+    let mut forms = vec![format!("${{{var}}}"), format!("${var}")];
+    for op in [":-", "-"] {
+        let start = format!("${{{var}{op}");
+        if let Some(i) = test.find(&start) {
+            let rest = &test[i + start.len()..];
+            if let Some(end) = rest.find('}') {
+                let default = &rest[..end];
+                if !default.contains(['$', '{']) {
+                    forms.push(format!("{start}{default}}}"));
+                }
+            }
+        }
+    }
+    forms.into_iter().find(|f| {
+        test.contains(f.as_str())
+            && test.match_indices(f.as_str()).all(|(i, m)| {
+                !test[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            })
+            && referenced_count(test, var) == test.matches(f.as_str()).count()
+    })
 }
 
 fn referenced_count(test: &str, var: &str) -> usize {
@@ -344,7 +356,7 @@ fn referenced_count(test: &str, var: &str) -> usize {
 /// The refusal for a healthcheck keyctl cannot rewrite.
 pub(super) fn unrewritable_healthcheck(var: &str) -> String {
     format!(
-        "realtime's healthcheck sends {var} in a form keyctl does not rewrite (a default or another expression), and {var} stops being an HS256 token at the last step, while realtime accepts only HS256 there. Make the healthcheck send plain ${{{var}}} (keyctl then points it at {HEALTHCHECK_VAR} when it revokes the legacy secret), then run again"
+        "realtime's healthcheck sends {var} in a form keyctl does not rewrite (a nested default or another expression), and {var} stops being an HS256 token at the last step, while realtime accepts only HS256 there. Make the healthcheck send plain ${{{var}}} (keyctl then points it at {HEALTHCHECK_VAR} when it revokes the legacy secret), then run again"
     )
 }
 

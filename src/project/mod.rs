@@ -66,6 +66,8 @@ pub struct ComposeFile {
     /// The files services read through `env_file:`, by the path as written (`None`: it
     /// could not be read or parsed; compose would refuse to start that service).
     pub env_files: Vec<(String, Option<EnvFile>)>,
+    /// `env_file:` paths that name the project's `.env` itself (read through it, written once).
+    pub env_alias: Vec<String>,
     /// The YAML files Kong mounts (its declarative configuration may hold literal API keys).
     pub mounted: Vec<Mounted>,
 }
@@ -144,7 +146,9 @@ impl Project {
         let paths = Paths::for_env(&env_path);
         let compose_path = compose_path(&env_path, loc.compose_file.as_deref()).ok();
         let roles = assigned_roles(&env_path, &loc.services)?;
-        let compose = compose_path.clone().map(|p| load_compose(p, &roles));
+        let compose = compose_path
+            .clone()
+            .map(|p| load_compose(p, &roles, &env_path));
         let state = load_state(&paths, now);
         let retired = state
             .as_ref()
@@ -369,12 +373,14 @@ impl Project {
                 env: &self.env,
                 compose: Some(&c.doc),
                 env_files: &c.env_files,
+                env_alias: &c.env_alias,
                 mounted: &c.mounted,
             },
             _ => Sources {
                 env: &self.env,
                 compose: None,
                 env_files: &[],
+                env_alias: &[],
                 mounted: &[],
             },
         }
@@ -506,7 +512,11 @@ pub(crate) fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
 }
 
 /// Reads and parses the compose file at `path` and the override files beside it.
-fn load_compose(path: PathBuf, roles: &[(String, Option<Role>)]) -> Result<ComposeFile> {
+fn load_compose(
+    path: PathBuf,
+    roles: &[(String, Option<Role>)],
+    env_path: &Path,
+) -> Result<ComposeFile> {
     let text = fsio::read_text(&path)?;
     let mut doc = Compose::parse(&text).map_err(|e| {
         Error::bad(
@@ -537,9 +547,15 @@ fn load_compose(path: PathBuf, roles: &[(String, Option<Role>)]) -> Result<Compo
         }
     }
     let mut env_files: Vec<(String, Option<EnvFile>)> = Vec::new();
+    let mut env_alias = Vec::new();
+    let env_real = fsio::canonical(env_path);
     for service in doc.services() {
         for name in doc.env_files(&service.name) {
-            if env_files.iter().any(|(n, _)| *n == name) {
+            if env_files.iter().any(|(n, _)| *n == name) || env_alias.contains(&name) {
+                continue;
+            }
+            if fsio::canonical(&dir.join(&name)) == env_real {
+                env_alias.push(name);
                 continue;
             }
             let env = fsio::read_text(&dir.join(&name))
@@ -561,6 +577,7 @@ fn load_compose(path: PathBuf, roles: &[(String, Option<Role>)]) -> Result<Compo
         doc,
         overrides,
         env_files,
+        env_alias,
         mounted,
     })
 }

@@ -46,6 +46,8 @@ pub(crate) struct Sources<'a> {
     pub compose: Option<&'a Compose>,
     /// The `env_file:` files by the path the compose file writes.
     pub env_files: &'a [(String, Option<EnvFile>)],
+    /// `env_file:` paths that are the `.env` itself.
+    pub env_alias: &'a [String],
     /// Files Kong mounts.
     pub mounted: &'a [Mounted],
 }
@@ -83,6 +85,31 @@ pub(crate) struct Secret {
     pub fixed: Vec<String>,
     /// What Auth reads it through, for messages: `auth GOTRUE_JWT_SECRET <- .env SERVICE_PASSWORD_JWT`.
     pub read_as: String,
+}
+
+impl Secret {
+    /// The `.env` variable that holds it, when one does (what a service can be pointed at).
+    #[must_use]
+    pub(crate) fn env_var(&self) -> Option<&str> {
+        self.homes.iter().find_map(|h| match h {
+            Home::Env(v) => Some(v.as_str()),
+            Home::EnvFile { .. } => None,
+        })
+    }
+
+    /// What to do about services that resolve another secret: the command that points them
+    /// at it, or, when it lives nowhere keyctl can point at, the edit that comes first.
+    #[must_use]
+    pub(crate) fn realign(&self, dir: &str) -> String {
+        match self.env_var() {
+            Some(var) => format!(
+                "keyctl migrate rewire --project {dir} --yes (points them at ${{{var}}}, the variable Auth reads)"
+            ),
+            None => format!(
+                "Auth's secret is not in .env: put it there (JWT_SECRET=… and GOTRUE_JWT_SECRET: ${{JWT_SECRET}}), then keyctl migrate rewire --project {dir} --yes points the others at it"
+            ),
+        }
+    }
 }
 
 /// Where an API key is held.
@@ -169,6 +196,13 @@ impl<'a> Sources<'a> {
             });
         }
         compose.env_files(service).iter().rev().find_map(|name| {
+            if self.env_alias.contains(name) {
+                return self.env.get(key).map(|v| Traced {
+                    value: v.to_owned(),
+                    origin: Origin::Env(key.to_owned()),
+                    line: None,
+                });
+            }
             let file = self.env_files.iter().find(|(n, _)| n == name)?.1.as_ref()?;
             file.get(key).map(|v| Traced {
                 value: v.to_owned(),
@@ -249,7 +283,10 @@ impl<'a> Sources<'a> {
                 let via = t
                     .as_ref()
                     .and_then(|t| t.origin.home("GOTRUE_JWT_SECRET"))
-                    .map_or_else(|| "compose".to_owned(), |h| h.describe());
+                    .map_or_else(
+                        || "a literal in the compose file".to_owned(),
+                        |h| h.describe(),
+                    );
                 (value, format!("{} GOTRUE_JWT_SECRET <- {via}", a.name))
             }
             None => (
@@ -276,7 +313,7 @@ impl<'a> Sources<'a> {
         }
         if let Some(c) = self.compose {
             for s in c.services() {
-                for key in env_keys(c, &s.name, self.env_files) {
+                for key in env_keys(c, &s.name, self) {
                     let Some(t) = self.trace(&s.name, &key) else {
                         continue;
                     };
@@ -313,7 +350,7 @@ impl<'a> Sources<'a> {
         };
         let mut out = Vec::new();
         for s in c.services() {
-            for key in env_keys(c, &s.name, self.env_files) {
+            for key in env_keys(c, &s.name, self) {
                 if let Some(t) = self.trace(&s.name, &key)
                     && t.value == value
                 {
@@ -376,7 +413,15 @@ impl<'a> Sources<'a> {
         }
         if let Some(c) = self.compose {
             for s in c.services() {
-                for key in env_keys(c, &s.name, &[]) {
+                for key in env_keys(
+                    c,
+                    &s.name,
+                    &Sources {
+                        env_files: &[],
+                        env_alias: &[],
+                        ..*self
+                    },
+                ) {
                     if let Some(l) = c.env(&s.name, &key)
                         && !l.value.contains('$')
                     {
@@ -421,14 +466,12 @@ fn entries(env: &EnvFile) -> Vec<(String, String)> {
 
 /// The variable names a service's environment sets (its `environment:` entries and its
 /// `env_file:` files).
-fn env_keys(
-    compose: &Compose,
-    service: &str,
-    env_files: &[(String, Option<EnvFile>)],
-) -> Vec<String> {
+fn env_keys(compose: &Compose, service: &str, sources: &Sources<'_>) -> Vec<String> {
     let mut keys: BTreeSet<String> = compose.env_keys(service).into_iter().collect();
     for name in compose.env_files(service) {
-        if let Some((_, Some(f))) = env_files.iter().find(|(n, _)| *n == name) {
+        if sources.env_alias.contains(&name) {
+            keys.extend(entries(sources.env).into_iter().map(|(k, _)| k));
+        } else if let Some((_, Some(f))) = sources.env_files.iter().find(|(n, _)| *n == name) {
             keys.extend(entries(f).into_iter().map(|(k, _)| k));
         }
     }

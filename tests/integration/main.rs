@@ -16,5 +16,6 @@ mod interop;
 mod jwks;
 mod migrate;
 mod secrets;
+mod stacks;
 mod support;
 mod token;

@@ -798,7 +798,7 @@ mod review {
         p.write(
             "docker-compose.yml",
             p.read("docker-compose.yml")
-                .replace("Bearer ${ANON_KEY}", "Bearer ${ANON_KEY:-none}"),
+                .replace("Bearer ${ANON_KEY}", "Bearer ${ANON_KEY:-${DEMO_ANON_KEY}}"),
         );
         // Known at step 1: refused before anything is written (issue 9, item 6).
         let before = snapshot(&p);
