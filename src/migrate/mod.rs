@@ -355,17 +355,18 @@ fn invariant(
         },
         material: k.material,
     });
-    let mut slots = vec![before];
-    slots.extend(after);
+    let mut slots = vec![(before, true)];
+    slots.extend(after.map(|a| (a, false)));
     if snap.phase == Phase::Switched && step != Step::Revoked {
-        slots.extend(snap.previous.clone());
+        slots.extend(snap.previous.clone().map(|p| (p, true)));
     }
     let issuers: Vec<crate::trust::Issuer<'_>> = slots
         .iter()
-        .map(|s| crate::trust::Issuer {
+        .map(|(s, before)| crate::trust::Issuer {
             material: &s.material,
             kid: s.kid.as_deref(),
             label: s.label(),
+            before: *before,
         })
         .collect();
     let current = project.sources();

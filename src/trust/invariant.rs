@@ -23,6 +23,8 @@ pub(crate) struct Issuer<'k> {
     pub kid: Option<&'k str>,
     /// How to name it.
     pub label: String,
+    /// Whether it signed before the step (its sessions may be held already).
+    pub before: bool,
 }
 
 /// What would break: a service that would reject a kind of token after the step.
@@ -60,21 +62,33 @@ pub(crate) fn check(
     consented: &[String],
     now: Timestamp,
 ) -> Result<(), Vec<Breach>> {
-    let mut tokens: Vec<(String, String)> = Vec::new();
+    // (kind, token, whether clients may hold it before the step). A token only the step brings
+    // (a session of a key that starts signing, a re-minted key) has no "before" to excuse it.
+    let mut tokens: Vec<(String, String, bool)> = Vec::new();
     for i in issuers {
         if let Ok(t) = jws::sign(i.material, i.kid, &session_claims(now)) {
-            tokens.push((format!("sessions signed by {}", i.label), t));
+            tokens.push((format!("sessions signed by {}", i.label), t, i.before));
         }
     }
     let held = current.api_keys();
     let planned_keys = planned.api_keys();
-    for k in held.iter().chain(&planned_keys) {
-        if consented.contains(&k.token) || tokens.iter().any(|(_, t)| *t == k.token) {
+    for (k, before) in held
+        .iter()
+        .map(|k| (k, true))
+        .chain(planned_keys.iter().map(|k| (k, false)))
+    {
+        if consented.contains(&k.token) || tokens.iter().any(|(_, t, _)| *t == k.token) {
             continue;
         }
-        tokens.push((format!("the {} key {}", k.role, k.name()), k.token.clone()));
+        tokens.push((
+            format!("the {} key {}", k.role, k.name()),
+            k.token.clone(),
+            before,
+        ));
     }
-    let before = breaches(current, &tokens, now);
+    let existing: Vec<(String, String, bool)> =
+        tokens.iter().filter(|(_, _, b)| *b).cloned().collect();
+    let before = breaches(current, &existing, now);
     let after: Vec<Breach> = breaches(planned, &tokens, now)
         .into_iter()
         .filter(|b| {
@@ -88,10 +102,14 @@ pub(crate) fn check(
 
 /// Every service of `sources` that rejects one of `tokens`, and a failing realtime
 /// healthcheck.
-fn breaches(sources: &Sources<'_>, tokens: &[(String, String)], now: Timestamp) -> Vec<Breach> {
+fn breaches(
+    sources: &Sources<'_>,
+    tokens: &[(String, String, bool)],
+    now: Timestamp,
+) -> Vec<Breach> {
     let views = sources.views();
     let mut out = Vec::new();
-    for (kind, token) in tokens {
+    for (kind, token, _) in tokens {
         let Ok(d) = jws::decode(token) else { continue };
         for view in &views {
             if let Verdict::Rejected { reason, .. } = verifier::verify(view, &d, now, &[], None) {

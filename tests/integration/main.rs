@@ -19,3 +19,4 @@ mod secrets;
 mod stacks;
 mod support;
 mod token;
+mod trust;
