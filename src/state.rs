@@ -82,6 +82,13 @@ pub struct RetiredSecret {
     pub at: Timestamp,
     /// The backup of the `.env` that held it, relative to the project directory.
     pub backup: String,
+    /// The `.env` variable that held it (`JWT_SECRET` when absent: older state files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub var: Option<String>,
+    /// Hex SHA-256 of the secret, so a service still resolving it is found even when the
+    /// backup is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One file of a run in progress.

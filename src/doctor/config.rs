@@ -6,7 +6,6 @@ use jiff::Timestamp;
 use crate::keyset;
 use crate::lifecycle::{self, Phase};
 use crate::phase::Step;
-use crate::project::MAX_EXPIRY;
 
 use super::{DEMO_SECRET, Finding, OVERDUE, Report};
 
@@ -121,12 +120,7 @@ pub(super) fn record(
                 .find(|e| e.step == Step::Switched)
                 .map(|e| e.at)
         {
-            let expiry = project
-                .env
-                .get_nonempty("JWT_EXPIRY")
-                .and_then(|v| v.parse().ok())
-                .filter(|n| (1..=MAX_EXPIRY).contains(n))
-                .unwrap_or(3600);
+            let expiry = project.jwt_expiry().unwrap_or(3600);
             if let Some(due) = lifecycle::due_at(Phase::Switched, switched, expiry)
                 && now > due + OVERDUE
             {

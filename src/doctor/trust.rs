@@ -117,19 +117,20 @@ pub(super) fn retired_secrets(r: &mut Report<'_>) {
         return;
     };
     let sources = project.sources();
-    for (at, retired) in project.retired_secrets() {
-        for (service, key, t) in sources.holders(&retired) {
-            r.push(
-                Finding::error("retired_secret_trusted", compose.place(t.line))
-                    .service(&service)
-                    .variable(&key)
-                    .says(
-                        format!("service {service} resolves {key} to the secret keyctl retired on {at}"),
-                        "the revoked secret still mints tokens this service accepts: the revocation is incomplete",
-                        format!("keyctl migrate rewire --project {dir} --yes (points it at Auth's current secret), then restart {service}"),
-                    ),
-            );
-        }
+    for (service, key, t) in sources.holders(&|v| project.retired_at(v).is_some()) {
+        let at = project
+            .retired_at(&t.value)
+            .expect("a holder of a retired secret");
+        r.push(
+            Finding::error("retired_secret_trusted", compose.place(t.line))
+                .service(&service)
+                .variable(&key)
+                .says(
+                    format!("service {service} resolves {key} to the secret keyctl retired on {at}"),
+                    "the revoked secret still mints tokens this service accepts: the revocation is incomplete",
+                    format!("keyctl migrate rewire --project {dir} --yes (points it at Auth's current secret), then restart {service}"),
+                ),
+        );
     }
 }
 

@@ -397,11 +397,14 @@ pub fn retired_record(
         .file_name()
         .map_or_else(|| ".env".into(), |n| n.to_string_lossy().into_owned());
     let held = backup_dir.join(name);
+    let secret = project.secret();
     RetiredSecret {
         at: now,
         backup: held
             .strip_prefix(&project.paths.project)
             .map_or_else(|_| held.display().to_string(), |p| p.display().to_string()),
+        var: secret.as_ref().and_then(|s| s.env_var().map(str::to_owned)),
+        sha256: secret.map(|s| crate::fsio::sha256_hex(s.value.as_bytes())),
     }
 }
 

@@ -512,11 +512,9 @@ fn point_at_auth_secret(draft: &mut Draft<'_>) -> Result<()> {
         .into_iter()
         .map(|u| (u.service, u.key.to_owned()))
         .collect();
-    for (_, retired) in project.retired_secrets() {
-        for (service, key, _) in sources.holders(&retired) {
-            if !targets.contains(&(service.clone(), key.clone())) {
-                targets.push((service, key));
-            }
+    for (service, key, _) in sources.holders(&|v| project.retired_at(v).is_some()) {
+        if !targets.contains(&(service.clone(), key.clone())) {
+            targets.push((service, key));
         }
     }
     let wanted = format!("${{{var}}}");

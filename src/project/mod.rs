@@ -258,6 +258,28 @@ impl Project {
             .collect()
     }
 
+    /// Whether `value` is a secret keyctl retired (by its recorded hash or its backup), and
+    /// when it was retired.
+    #[must_use]
+    pub(crate) fn retired_at(&self, value: &str) -> Option<Timestamp> {
+        if value.is_empty() {
+            return None;
+        }
+        let hash = fsio::sha256_hex(value.as_bytes());
+        let by_hash = self.state.as_ref().ok().and_then(|s| {
+            s.retired_secrets
+                .iter()
+                .find(|r| r.sha256.as_deref() == Some(hash.as_str()))
+                .map(|r| r.at)
+        });
+        by_hash.or_else(|| {
+            self.retired_secrets()
+                .into_iter()
+                .find(|(_, s)| s == value)
+                .map(|(at, _)| at)
+        })
+    }
+
     /// The project directory as a command-line argument (`--project DIR`).
     #[must_use]
     pub fn dir_arg(&self) -> String {
@@ -430,13 +452,16 @@ impl Project {
         let Ok(Some(c)) = self.compose_if_present() else {
             return Ok(expiry);
         };
+        let sources = self.sources();
         for s in c.doc.with_role(Role::Auth) {
-            if let Some(line) = c.doc.env(&s.name, "GOTRUE_JWT_EXP") {
-                let value = self.env.interpolate(&line.value).unwrap_or_default();
-                if !value.trim().is_empty() {
-                    let place = format!("{} GOTRUE_JWT_EXP", c.place(Some(line.line)));
-                    expiry = expiry.max(parse(&value, place)?);
-                }
+            if let Some(t) = sources.trace(&s.name, "GOTRUE_JWT_EXP")
+                && !t.value.trim().is_empty()
+            {
+                let place = match t.line {
+                    Some(l) => format!("{} GOTRUE_JWT_EXP", c.place(Some(l))),
+                    None => format!("{} GOTRUE_JWT_EXP (service {})", c.place(None), s.name),
+                };
+                expiry = expiry.max(parse(&t.value, place)?);
             }
         }
         Ok(expiry)
@@ -609,10 +634,11 @@ fn retired(paths: &Paths, state: &State) -> Vec<RetiredSecret> {
         if !confined(&backup, &paths.dir) {
             continue;
         }
+        let var = r.var.as_deref().unwrap_or("JWT_SECRET");
         let secret = fsio::read_text(&backup)
             .ok()
             .and_then(|t| EnvFile::parse(&t).ok())
-            .and_then(|e| e.get_nonempty("JWT_SECRET").map(keyset::legacy_material));
+            .and_then(|e| e.get_nonempty(var).map(keyset::legacy_material));
         if let Some(material) = secret {
             out.push(RetiredSecret { at: r.at, material });
         }

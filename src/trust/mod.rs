@@ -341,10 +341,10 @@ impl<'a> Sources<'a> {
         })
     }
 
-    /// Every `(service, variable)` whose resolved value is `value` (a retired secret still
+    /// Every `(service, variable)` whose resolved value passes `is` (a retired secret still
     /// trusted somewhere), with where it comes from.
     #[must_use]
-    pub(crate) fn holders(&self, value: &str) -> Vec<(String, String, Traced)> {
+    pub(crate) fn holders(&self, is: &dyn Fn(&str) -> bool) -> Vec<(String, String, Traced)> {
         let Some(c) = self.compose else {
             return Vec::new();
         };
@@ -352,7 +352,7 @@ impl<'a> Sources<'a> {
         for s in c.services() {
             for key in env_keys(c, &s.name, self) {
                 if let Some(t) = self.trace(&s.name, &key)
-                    && t.value == value
+                    && is(&t.value)
                 {
                     out.push((s.name.clone(), key, t));
                 }

@@ -341,4 +341,16 @@ fn the_secret_auth_uses_is_the_legacy_key_whatever_its_variable() {
         env.contains("an-unrelated-value-nobody-reads"),
         "the unrelated variable is left alone"
     );
+    // The retired APP_JWT_TOKEN value pasted back into one service is found (by the hash the
+    // state file keeps, even without the backup).
+    std::fs::remove_dir_all(p.file(".keyctl/backups")).unwrap();
+    let compose = p.read("docker-compose.yml").replacen(
+        "API_JWT_SECRET: ${APP_JWT_TOKEN:-default-secret-of-the-template-0123456789}",
+        &format!("API_JWT_SECRET: {real}"),
+        1,
+    );
+    p.write("docker-compose.yml", compose);
+    let v = doctor(&p, &at(21 + 82));
+    let f = finding(&v, "retired_secret_trusted");
+    assert_eq!(f["service"], "realtime", "{f:#}");
 }
