@@ -19,8 +19,14 @@ pub const ROLES: [(&str, &str); 2] = [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY",
 /// Claims of an API key for `role`, issued at `now`.
 #[must_use]
 pub fn claims(role: &str, now: Timestamp) -> Map<String, Value> {
+    claims_for(role, now, API_KEY_LIFETIME)
+}
+
+/// Claims of an API key for `role`, issued at `now`, valid for `lifetime`.
+#[must_use]
+pub fn claims_for(role: &str, now: Timestamp, lifetime: SignedDuration) -> Map<String, Value> {
     let iat = now.as_second();
-    let exp = (now + API_KEY_LIFETIME).as_second();
+    let exp = (now + lifetime).as_second();
     json!({"role": role, "iss": "supabase", "iat": iat, "exp": exp})
         .as_object()
         .expect("object literal")
@@ -38,6 +44,20 @@ pub fn mint(
     now: Timestamp,
 ) -> Result<String, KeyError> {
     jws::sign(material, kid, &claims(role, now))
+}
+
+/// Like [`mint`], valid for `lifetime` instead of [`API_KEY_LIFETIME`].
+///
+/// # Errors
+/// The key cannot sign.
+pub fn mint_for(
+    material: &Material,
+    kid: Option<&str>,
+    role: &str,
+    now: Timestamp,
+    lifetime: SignedDuration,
+) -> Result<String, KeyError> {
+    jws::sign(material, kid, &claims_for(role, now, lifetime))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

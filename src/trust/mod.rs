@@ -21,7 +21,7 @@ use crate::key::Material;
 use crate::keyset;
 use crate::verifier::{self, View};
 
-pub(crate) use invariant::{Breach, Issuer, check as check_invariant};
+pub(crate) use invariant::{Issuer, check as check_invariant};
 pub(crate) use origin::{Home, Origin};
 
 /// The variable realtime's healthcheck token lives in once keyctl manages it; it is not an
@@ -66,8 +66,6 @@ pub(crate) struct Traced {
 pub(crate) struct SecretUse {
     /// The compose service.
     pub service: String,
-    /// Its role.
-    pub role: Role,
     /// The container variable (`PGRST_JWT_SECRET`).
     pub key: &'static str,
     /// What it resolves to, and from where.
@@ -218,7 +216,6 @@ impl<'a> Sources<'a> {
                 }
                 out.push(SecretUse {
                     service: s.name.clone(),
-                    role,
                     key,
                     traced,
                 });
