@@ -13,14 +13,28 @@ use crate::key::{KeyError, Material};
 /// Lifetime of minted API keys: explicit and long, independent of `JWT_EXPIRY`.
 pub const API_KEY_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 365 * 10);
 
+/// The variables upstream keeps API keys in, with the role each carries.
+pub const NAMED: [(&str, &str); 4] = [
+    ("ANON_KEY", "anon"),
+    ("SERVICE_ROLE_KEY", "service_role"),
+    ("ANON_KEY_ASYMMETRIC", "anon"),
+    ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role"),
+];
+
 /// The two roles API keys carry.
 pub const ROLES: [(&str, &str); 2] = [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
 
 /// Claims of an API key for `role`, issued at `now`.
 #[must_use]
 pub fn claims(role: &str, now: Timestamp) -> Map<String, Value> {
+    claims_for(role, now, API_KEY_LIFETIME)
+}
+
+/// Claims of an API key for `role`, issued at `now`, valid for `lifetime`.
+#[must_use]
+pub fn claims_for(role: &str, now: Timestamp, lifetime: SignedDuration) -> Map<String, Value> {
     let iat = now.as_second();
-    let exp = (now + API_KEY_LIFETIME).as_second();
+    let exp = (now + lifetime).as_second();
     json!({"role": role, "iss": "supabase", "iat": iat, "exp": exp})
         .as_object()
         .expect("object literal")
@@ -38,6 +52,20 @@ pub fn mint(
     now: Timestamp,
 ) -> Result<String, KeyError> {
     jws::sign(material, kid, &claims(role, now))
+}
+
+/// Like [`mint`], valid for `lifetime` instead of [`API_KEY_LIFETIME`].
+///
+/// # Errors
+/// The key cannot sign.
+pub fn mint_for(
+    material: &Material,
+    kid: Option<&str>,
+    role: &str,
+    now: Timestamp,
+    lifetime: SignedDuration,
+) -> Result<String, KeyError> {
+    jws::sign(material, kid, &claims_for(role, now, lifetime))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

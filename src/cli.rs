@@ -24,13 +24,13 @@ pub(crate) struct Cli {
 enum Command {
     /// Create a signing key (ES256, RS256, EdDSA, HS256) or convert a PEM key.
     Generate(GenerateArgs),
-    /// Build or check JWT_KEYS (Auth) and JWT_JWKS (every other service).
+    /// Build, check or repair JWT_KEYS (Auth) and JWT_JWKS (every other service).
     Jwks(JwksArgs),
     /// Step a project from JWT_SECRET to an asymmetric key (and later rotate), one safe step per run.
     Migrate(MigrateArgs),
     /// Remove a key (`legacy` or a kid) from both sets once that is safe.
     Revoke(RevokeArgs),
-    /// Verify a token as each service would (and say why not), or mint a test token.
+    /// Verify a token as each service would (and say why not), mint a test token, or re-mint API keys.
     Token(TokenArgs),
     /// Find every key problem in a project: formats, wiring, API keys, secrets, migration state.
     Doctor(DoctorArgs),

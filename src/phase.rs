@@ -66,6 +66,10 @@ pub enum Step {
     Rewire,
     /// Keys restored from an encrypted backup.
     Import,
+    /// API keys re-minted with the signing key (`keyctl token remint`).
+    Remint,
+    /// `JWT_JWKS` derived again from `JWT_KEYS` (`keyctl jwks --repair`).
+    JwksRepair,
 }
 
 impl Step {
@@ -79,6 +83,8 @@ impl Step {
             Step::Rollback => "rollback",
             Step::Rewire => "rewire",
             Step::Import => "import",
+            Step::Remint => "remint",
+            Step::JwksRepair => "jwks-repair",
         }
     }
 }
@@ -125,6 +131,8 @@ mod tests {
             Step::Rollback,
             Step::Rewire,
             Step::Import,
+            Step::Remint,
+            Step::JwksRepair,
         ] {
             assert_eq!(
                 serde_json::to_string(&s).unwrap(),

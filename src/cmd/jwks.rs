@@ -1,5 +1,6 @@
-//! `keyctl jwks`: build `JWT_JWKS` (and `JWT_KEYS`) from a project or from key files, or
-//! check a project's sets against SPEC §1.
+//! `keyctl jwks`: build `JWT_JWKS` (and `JWT_KEYS`) from a project or from key files, check
+//! a project's sets against SPEC §1, or repair a `JWT_JWKS` that disagrees with `JWT_KEYS`
+//! (through the write flow; see `fix::JwksRepair`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,8 @@ use serde_json::{Map, Value};
 use crate::clock;
 use crate::envfile::quote_value;
 use crate::error::{Error, Result};
+use crate::fix::JwksRepair;
+use crate::flow::{self, Mode};
 use crate::fsio::read_text;
 use crate::jwk::{self, Jwk};
 use crate::key::Material;
@@ -28,7 +31,7 @@ pub(crate) enum JwksFormat {
 /// Arguments of `keyctl jwks`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  keyctl jwks --project /srv/supabase            # JWT_JWKS derived from JWT_KEYS\n  keyctl jwks --check --project /srv/supabase    # exit 1 and one line per problem\n  JWT_SECRET=… keyctl jwks --key new.pem --legacy-secret-env JWT_SECRET --signing-kid legacy"
+    after_help = "Examples:\n  keyctl jwks --project /srv/supabase            # JWT_JWKS derived from JWT_KEYS\n  keyctl jwks --check --project /srv/supabase    # exit 1 and one line per problem\n  keyctl jwks --repair --project /srv/supabase   # rewrite JWT_JWKS from JWT_KEYS (asks first)\n  JWT_SECRET=… keyctl jwks --key new.pem --legacy-secret-env JWT_SECRET --signing-kid legacy"
 )]
 pub(crate) struct JwksArgs {
     /// Project directory holding `.env`.
@@ -55,16 +58,38 @@ pub(crate) struct JwksArgs {
     /// With --project: print JWT_KEYS (private keys) too.
     #[arg(long)]
     pub private: bool,
+    /// Rewrite the project's JWT_JWKS to what JWT_KEYS derives, when they disagree.
+    #[arg(long, conflicts_with_all = ["check", "keys", "private"])]
+    pub repair: bool,
+    /// With --repair: apply without asking (for CI); never prompts.
+    #[arg(long, short = 'y', requires = "repair")]
+    pub yes: bool,
+    /// With --repair: show the plan and the diff, write nothing.
+    #[arg(long, requires = "repair")]
+    pub dry_run: bool,
 }
 
 impl JwksArgs {
     /// Runs the command.
     ///
     /// # Errors
-    /// Problems found by --check (exit 1), bad input (exit 2), I/O (exit 4).
+    /// Problems found by --check (exit 1), bad input (exit 2), a refused repair (exit 3),
+    /// I/O (exit 4).
     pub(crate) fn run(self) -> Result<()> {
         if self.check {
             return self.check_project();
+        }
+        if self.repair {
+            if self.project.is_none() && self.env_file.is_none() {
+                return Err(Error::usage(
+                    "--repair needs the project: --project DIR (or --env-file FILE)",
+                ));
+            }
+            let mode = Mode {
+                yes: self.yes,
+                dry_run: self.dry_run,
+            };
+            return flow::run(&self.locator(), mode, &mut JwksRepair);
         }
         if !self.keys.is_empty() {
             return self.build_from_files();
@@ -77,14 +102,17 @@ impl JwksArgs {
         self.derive_from_project()
     }
 
-    fn load(&self) -> Result<Project> {
-        let loc = Locator {
+    fn locator(&self) -> Locator {
+        Locator {
             dir: self.project.clone(),
             env_file: self.env_file.clone(),
             compose_file: None,
             services: Vec::new(),
-        };
-        Project::load(&loc, clock::now()?)
+        }
+    }
+
+    fn load(&self) -> Result<Project> {
+        Project::load(&self.locator(), clock::now()?)
     }
 
     fn check_project(&self) -> Result<()> {

@@ -50,6 +50,29 @@ impl ProjectArgs {
     }
 }
 
+/// Flags of the writing commands that have no wait and need no consent (the fixes `doctor`
+/// prints): apply without asking, or only show.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ApplyArgs {
+    /// Apply without asking (for CI); never prompts.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show the plan and the diff, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl ApplyArgs {
+    /// How the flow applies the change.
+    #[must_use]
+    pub(crate) fn mode(&self) -> Mode {
+        Mode {
+            yes: self.yes,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
 /// Flags of every command that writes.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct WriteArgs {

@@ -1,5 +1,6 @@
-//! `keyctl token verify` (as each service would, with the reason for every rejection) and
-//! `keyctl token sign` (a test token from the current signing key).
+//! `keyctl token verify` (as each service would, with the reason for every rejection),
+//! `keyctl token sign` (a test token from the current signing key) and `keyctl token remint`
+//! (API keys signed again where they live, through the write flow; see `fix::Remint`).
 
 use std::io::{BufRead, Write};
 
@@ -7,10 +8,13 @@ use clap::{Args, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
+use crate::apikey;
 use crate::clock;
-use crate::cmd::ProjectArgs;
+use crate::cmd::{ApplyArgs, ProjectArgs};
 use crate::compose::Role;
 use crate::error::{Error, Result};
+use crate::fix::Remint;
+use crate::flow;
 use crate::jws;
 use crate::project::Project;
 use crate::ui;
@@ -87,6 +91,11 @@ enum TokenAction {
         after_help = "Examples:\n  keyctl token sign --project /srv/supabase --role authenticated --sub 0b7c… --exp 10m\n  curl -H \"Authorization: Bearer $(keyctl token sign --project . --role service_role)\" …"
     )]
     Sign(SignArgs),
+    /// Re-mint API keys with the current signing key, wherever they are held (.env, env_file: files, Kong's file, compose).
+    #[command(
+        after_help = "Without --var: every API key that is expired, expires within 30 days, or is signed by a key no service trusts.\nA key only some services reject is a wiring fault: refused (exit 3); run keyctl migrate rewire.\n\nExamples:\n  keyctl token remint --project /srv/supabase --dry-run\n  keyctl token remint --project /srv/supabase --var ANON_KEY --var SERVICE_ROLE_KEY --yes"
+    )]
+    Remint(RemintArgs),
 }
 
 /// Arguments of `keyctl token verify`.
@@ -126,6 +135,31 @@ pub(crate) struct SignArgs {
     claims: Vec<String>,
 }
 
+/// Arguments of `keyctl token remint`.
+#[derive(Debug, Args)]
+pub(crate) struct RemintArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Re-mint the API key held in this variable, whatever its state (repeatable); default: the keys that need it.
+    #[arg(long = "var", value_name = "NAME")]
+    vars: Vec<String>,
+    /// Lifetime of the new keys: seconds, or with a unit (`90d`, `3650d`); default 3650d.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    exp: Option<SignedDuration>,
+    #[command(flatten)]
+    apply: ApplyArgs,
+}
+
+impl RemintArgs {
+    fn run(self) -> Result<()> {
+        let mut planner = Remint {
+            vars: self.vars,
+            lifetime: self.exp.unwrap_or(apikey::API_KEY_LIFETIME),
+        };
+        flow::run(&self.project.locator(), self.apply.mode(), &mut planner)
+    }
+}
+
 fn parse_duration(s: &str) -> std::result::Result<SignedDuration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num
@@ -148,11 +182,12 @@ impl TokenArgs {
     /// Runs the command.
     ///
     /// # Errors
-    /// A rejected token (exit 1), bad input (2), I/O (4).
+    /// A rejected token (exit 1), bad input (2), a refused re-mint (3), I/O (4).
     pub(crate) fn run(self) -> Result<()> {
         match self.action {
             TokenAction::Verify(a) => a.run(),
             TokenAction::Sign(a) => a.run(),
+            TokenAction::Remint(a) => a.run(),
         }
     }
 }

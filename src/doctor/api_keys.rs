@@ -11,14 +11,6 @@ use crate::verifier::{self, Verdict};
 
 use super::{EXPIRY_WARNING, Finding, Report};
 
-/// The variables that hold API keys under upstream's names, with their role.
-const NAMED: [(&str, &str); 4] = [
-    ("ANON_KEY", "anon"),
-    ("SERVICE_ROLE_KEY", "service_role"),
-    ("ANON_KEY_ASYMMETRIC", "anon"),
-    ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role"),
-];
-
 /// The role a variable's name promises (`…ANON…` anon, `…SERVICE…` service_role).
 fn promised_role(var: &str) -> Option<&'static str> {
     let v = var.to_ascii_uppercase();
@@ -35,7 +27,7 @@ fn promised_role(var: &str) -> Option<&'static str> {
 pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
     let dir = r.dir.clone();
     let project = r.project;
-    for (var, role) in NAMED {
+    for (var, role) in crate::apikey::NAMED {
         let Some(token) = project.env.get_nonempty(var) else {
             continue;
         };

@@ -8,23 +8,20 @@ use crate::apikey;
 use crate::compose::{Compose, ComposeError, Role};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Refusal, Result};
+use crate::holders::Holders;
 use crate::key::{self, Alg, Material};
 use crate::keyset::{self, MIN_SECRET_LEN, derive_jwks, legacy_material};
 use crate::lifecycle::{KeyList, Slot};
 use crate::project::{ComposeFile, Project};
-use crate::trust::{Home, KeyHome, Mounted, Sources};
+use crate::trust::{Home, KeyHome, Sources};
 
 use super::{ENV_GROUP, KONG_VARS};
 
 pub(super) struct Draft<'p> {
     pub(super) project: &'p Project,
     pub(super) compose_file: &'p ComposeFile,
-    pub(super) env: EnvFile,
-    pub(super) compose: Compose,
-    /// The `env_file:` files, as the step leaves them.
-    pub(super) env_files: Vec<(String, Option<EnvFile>)>,
-    /// Kong's mounted files, as the step leaves them.
-    pub(super) mounted: Vec<Mounted>,
+    /// The files the step edits (`.env`, compose, `env_file:` files, Kong's files).
+    pub(super) files: Holders<'p>,
     /// API keys re-minted with the user's consent (their old values may stop working).
     pub(super) consented: Vec<String>,
     pub(super) summary: Vec<String>,
@@ -37,10 +34,7 @@ impl<'p> Draft<'p> {
         Draft {
             project,
             compose_file,
-            env: project.env.clone(),
-            compose: compose_file.doc.clone(),
-            env_files: compose_file.env_files.clone(),
-            mounted: compose_file.mounted.clone(),
+            files: Holders::new(project, Some(compose_file), Some(ENV_GROUP)),
             consented: Vec::new(),
             summary: Vec::new(),
             warnings: Vec::new(),
@@ -48,69 +42,48 @@ impl<'p> Draft<'p> {
         }
     }
 
+    /// The `.env` as the step leaves it.
+    pub(super) fn env(&self) -> &EnvFile {
+        &self.files.env
+    }
+
+    /// The compose document as the step leaves it.
+    pub(super) fn compose(&self) -> &Compose {
+        self.files
+            .compose
+            .as_ref()
+            .expect("a migration edits a compose file")
+    }
+
+    /// The compose document, to edit.
+    pub(super) fn compose_mut(&mut self) -> &mut Compose {
+        self.files
+            .compose
+            .as_mut()
+            .expect("a migration edits a compose file")
+    }
+
     pub(super) fn compose_error(&self, e: &ComposeError) -> Error {
         Error::bad(self.compose_file.place(e.line), e.message.clone())
     }
 
     pub(super) fn set_env(&mut self, key: &str, value: &str) -> Result<()> {
-        self.env
-            .set(key, value, Some(ENV_GROUP))
-            .map(|_| ())
-            .map_err(|e| Error::bad(self.project.place(key), e))
+        self.files.set_env(key, value)
     }
 
     /// The files as the step leaves them, for the trust model.
     pub(super) fn sources(&self) -> Sources<'_> {
-        Sources {
-            env: &self.env,
-            compose: Some(&self.compose),
-            env_files: &self.env_files,
-            env_alias: &self.compose_file.env_alias,
-            mounted: &self.mounted,
-        }
+        self.files.sources()
     }
 
     /// Sets a variable where it lives: the `.env` or an `env_file:` file.
     pub(super) fn set_home(&mut self, home: &Home, value: &str) -> Result<()> {
-        match home {
-            Home::Env(var) => self.set_env(var, value),
-            Home::EnvFile { file, var } => {
-                let place = format!("{} {var}", self.compose_file.beside(file).display());
-                let f = self
-                    .env_files
-                    .iter_mut()
-                    .find(|(n, _)| n == file)
-                    .and_then(|(_, f)| f.as_mut())
-                    .ok_or_else(|| Error::bad(&place, "cannot be read or parsed"))?;
-                f.set(var, value, None)
-                    .map(|_| ())
-                    .map_err(|e| Error::bad(place, e))
-            }
-        }
+        self.files.set_home(home, value)
     }
 
     /// Replaces the API key `old` with `new` where it is held.
     pub(super) fn replace_key(&mut self, home: &KeyHome, old: &str, new: &str) -> Result<()> {
-        match home {
-            KeyHome::Var(h) => self.set_home(h, new),
-            KeyHome::Mounted { file, .. } => {
-                let m = self
-                    .mounted
-                    .iter_mut()
-                    .find(|m| m.written == *file)
-                    .and_then(|m| m.text.as_mut())
-                    .ok_or_else(|| Error::bad(file, "cannot be read"))?;
-                *m = crate::trust::replace_token(m, old, new);
-                Ok(())
-            }
-            KeyHome::Compose { service, key, .. } => {
-                let wanted = new.to_owned();
-                self.compose
-                    .set_env(service, key, new, &move |v: &str| v == wanted)
-                    .map(|_| ())
-                    .map_err(|e| self.compose_error(&e))
-            }
-        }
+        self.files.replace_key(home, old, new)
     }
 
     pub(super) fn set_keys(&mut self, list: &KeyList) -> Result<()> {
@@ -128,7 +101,7 @@ impl<'p> Draft<'p> {
     /// Wires `key` into every service with `role`: keeps a line that already references
     /// `wanted_var`, uncomments upstream's line, or adds `${wanted_var}`.
     pub(super) fn wire(&mut self, role: Role, key: &str, wanted_var: &str) -> Result<usize> {
-        let services = self.compose.with_role(role);
+        let services = self.compose().with_role(role);
         let wanted = format!("${{{wanted_var}}}");
         let prefix_plain = format!("${{{wanted_var}}}");
         let prefix_default = format!("${{{wanted_var}:");
@@ -139,7 +112,7 @@ impl<'p> Draft<'p> {
                 || v.starts_with(&prefix_default2)
         };
         for s in &services {
-            if let Err(e) = self.compose.set_env(&s.name, key, &wanted, &is_right) {
+            if let Err(e) = self.compose_mut().set_env(&s.name, key, &wanted, &is_right) {
                 return Err(self.compose_error(&e));
             }
         }
@@ -147,7 +120,7 @@ impl<'p> Draft<'p> {
     }
 
     pub(super) fn wire_verifiers(&mut self) -> Result<()> {
-        if self.compose.with_role(Role::Auth).is_empty() {
+        if self.compose().with_role(Role::Auth).is_empty() {
             return Err(Error::bad(
                 self.compose_file.path.display().to_string(),
                 "no Auth service (image supabase/gotrue or supabase/auth) found; if a service with another image is Auth, say so: --service-is NAME=auth, or [services] NAME = \"auth\" in keyctl.toml",
@@ -161,9 +134,9 @@ impl<'p> Draft<'p> {
 
     /// Adds `alg` to a literal `GOTRUE_JWT_VALID_METHODS` / `GOTRUE_JWT_VALIDMETHODS`.
     pub(super) fn allow_alg(&mut self, alg: Alg) -> Result<()> {
-        for s in self.compose.with_role(Role::Auth) {
+        for s in self.compose().with_role(Role::Auth) {
             for key in ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"] {
-                let Some(line) = self.compose.env(&s.name, key) else {
+                let Some(line) = self.compose().env(&s.name, key) else {
                     continue;
                 };
                 if line.value.contains('$') {
@@ -182,9 +155,9 @@ impl<'p> Draft<'p> {
                     format!("{},{alg}", line.value)
                 };
                 let w = wanted.clone();
-                if let Err(e) = self
-                    .compose
-                    .set_env(&s.name, key, &wanted, &move |v: &str| v == w)
+                if let Err(e) =
+                    self.compose_mut()
+                        .set_env(&s.name, key, &wanted, &move |v: &str| v == w)
                 {
                     return Err(self.compose_error(&e));
                 }
@@ -198,7 +171,7 @@ impl<'p> Draft<'p> {
     /// At the switch, when the stack has Kong: `*_ASYMMETRIC` API keys signed by the new
     /// key, the opaque keys when absent, and the four variables in Kong's environment.
     pub(super) fn mint_kong_keys(&mut self, new: &Slot, now: Timestamp) -> Result<()> {
-        if self.compose.with_role(Role::Kong).is_empty() {
+        if self.compose().with_role(Role::Kong).is_empty() {
             return Ok(());
         }
         for (var, role) in [
@@ -214,7 +187,7 @@ impl<'p> Draft<'p> {
             ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_"),
             ("SUPABASE_SECRET_KEY", "sb_secret_"),
         ] {
-            if self.env.get_nonempty(var).is_none() {
+            if self.env().get_nonempty(var).is_none() {
                 self.set_env(var, &apikey::opaque(prefix))?;
                 self.summary.push(format!("create {var}"));
             }

@@ -11,7 +11,7 @@ mod steps;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::change::{self, FileChange};
+use crate::change;
 use crate::error::{Error, Refusal, Result};
 use crate::flow::{Decision, Plan, Planner};
 use crate::key::Alg;
@@ -24,6 +24,7 @@ use draft::Draft;
 
 pub(crate) use preflight::{BlockerKind, blockers};
 pub use preflight::{WIRING, wiring_gaps};
+pub(crate) use restarts::add_readers;
 pub use restarts::{changed_vars, referenced_vars, restarts};
 
 /// The comment appended above variables keyctl adds to `.env`.
@@ -242,58 +243,17 @@ fn assemble(project: &Project, snap: &Snapshot, o: Outcome<'_>, now: Timestamp) 
         step,
         to,
     } = o;
-    let planned_secret = draft.sources().secret();
-    change::validate_env(
-        &draft.env,
-        planned_secret.as_ref().map(|s| s.value.as_str()),
-    )?;
     invariant(project, snap, &draft, step, now)?;
     let compose = draft.compose_file;
-    let mut files = vec![
-        FileChange {
-            path: compose.path.clone(),
-            before: compose.doc.text().to_owned(),
-            after: draft.compose.text().to_owned(),
-            is_env: false,
-        },
-        FileChange {
-            path: project.env_path.clone(),
-            before: project.env.render().to_owned(),
-            after: draft.env.render().to_owned(),
-            is_env: true,
-        },
-    ];
-    let mut changed_files = Vec::new();
-    for ((name, before), (_, after)) in compose.env_files.iter().zip(&draft.env_files) {
-        if let (Some(b), Some(a)) = (before, after)
-            && b.render() != a.render()
-        {
-            change::validate_env(a, None)?;
-            files.push(FileChange {
-                path: compose.beside(name),
-                before: b.render().to_owned(),
-                after: a.render().to_owned(),
-                is_env: true,
-            });
-            changed_files.push(name.clone());
-        }
-    }
-    let mut kong_changed = false;
-    for (before, after) in compose.mounted.iter().zip(&draft.mounted) {
-        if let (Some(b), Some(a)) = (&before.text, &after.text)
-            && b != a
-        {
-            files.push(FileChange {
-                path: compose.beside(&before.written),
-                before: b.clone(),
-                after: a.clone(),
-                is_env: false,
-            });
-            kong_changed = true;
-        }
-    }
-    let mut restart = restarts(&project.env, &draft.env, &compose.doc, &draft.compose);
-    restarts::add_readers(&mut restart, &draft.compose, &changed_files, kong_changed);
+    let changed = draft.files.changes()?;
+    let files = changed.files;
+    let mut restart = restarts(&project.env, draft.env(), &compose.doc, draft.compose());
+    restarts::add_readers(
+        &mut restart,
+        draft.compose(),
+        &changed.env_files,
+        changed.kong,
+    );
     let backup_dir = change::backup_dir(&project.paths, &project.facts.backups, step, now);
     if step == Step::Revoked && snap.previous.as_ref().is_some_and(|p| p.kid.is_none()) {
         state
@@ -342,7 +302,7 @@ fn invariant(
         None => draft::legacy_slot(project)?,
     };
     let after = crate::keyset::parse_private_set(
-        draft.env.get("JWT_KEYS").unwrap_or("[]"),
+        draft.env().get("JWT_KEYS").unwrap_or("[]"),
         "planned JWT_KEYS",
     )
     .ok()

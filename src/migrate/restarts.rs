@@ -183,4 +183,19 @@ mod tests {
         let r = restarts(&before, &before, &compose, &compose);
         assert!(r.is_empty());
     }
+
+    #[test]
+    fn readers_of_a_changed_env_file_and_kong_restart_before_auth() {
+        let compose = Compose::parse(
+            "services:\n  auth:\n    image: supabase/gotrue:v2.180.0\n    env_file: keys.env\n  rest:\n    image: postgrest/postgrest:v13.0.0\n    env_file: keys.env\n  kong:\n    image: kong:2.8.1\n  studio:\n    image: supabase/studio:x\n",
+        )
+        .unwrap();
+        let mut r = Restarts::default();
+        add_readers(&mut r, &compose, &["keys.env".into()], true);
+        assert_eq!(r.verifiers, ["rest"]);
+        assert_eq!(r.others, ["kong", "auth"]);
+        let mut r = Restarts::default();
+        add_readers(&mut r, &compose, &[], false);
+        assert!(r.is_empty());
+    }
 }

@@ -82,7 +82,16 @@ pub(super) fn publish<'p>(
         .summary
         .push(format!("{} keeps signing", current.label()));
     if m.alg == Alg::EdDsa {
-        draft.warnings.push("EdDSA: Edge Functions and supabase-js auth.getClaims() cannot verify Ed25519 tokens; ES256 is verified everywhere".into());
+        if let Some(f) = draft.compose().with_role(Role::Functions).first() {
+            return Err(Error::precondition(
+                draft.compose_file.place(Some(f.line)),
+                format!(
+                    "service {} is Edge Functions, which cannot verify EdDSA tokens: after the switch every function call with a session would get 401. Choose --alg ES256 (verified everywhere), or say --service-is {}=none if it is not Supabase's edge runtime",
+                    f.name, f.name
+                ),
+            ));
+        }
+        draft.warnings.push("EdDSA: supabase-js auth.getClaims() cannot verify Ed25519 tokens; ES256 is verified everywhere".into());
     }
     let signer_kid = current.kid.clone();
     draft.set_keys(&lifecycle::publish(current, new))?;
@@ -278,8 +287,11 @@ fn retire_secret(draft: &mut Draft<'_>, previous: &Slot, now: Timestamp) -> Resu
     let token = apikey::mint(&legacy_material(&secret), None, "anon", now)
         .map_err(|e| Error::bad(HEALTHCHECK_VAR, e.0))?;
     draft.set_env(HEALTHCHECK_VAR, &token)?;
-    for s in draft.compose.with_role(Role::Realtime) {
-        let test = draft.compose.healthcheck_test(&s.name).unwrap_or_default();
+    for s in draft.compose().with_role(Role::Realtime) {
+        let test = draft
+            .compose()
+            .healthcheck_test(&s.name)
+            .unwrap_or_default();
         let Some(var) = healthcheck_key_var(draft.project, &test, previous) else {
             continue;
         };
@@ -289,11 +301,11 @@ fn retire_secret(draft: &mut Draft<'_>, previous: &Slot, now: Timestamp) -> Resu
                 unrewritable_healthcheck(&var),
             ));
         };
-        if let Err(e) =
-            draft
-                .compose
-                .replace_in_healthcheck(&s.name, &form, &format!("${{{HEALTHCHECK_VAR}}}"))
-        {
+        if let Err(e) = draft.compose_mut().replace_in_healthcheck(
+            &s.name,
+            &form,
+            &format!("${{{HEALTHCHECK_VAR}}}"),
+        ) {
             return Err(draft.compose_error(&e));
         }
         draft.summary.push(format!("point realtime's healthcheck at {HEALTHCHECK_VAR}, an HS256 token its management endpoint accepts"));
@@ -442,7 +454,7 @@ fn remint_withdrawn_kong_keys(
         ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role"),
     ] {
         let signed_by_withdrawn = draft
-            .env
+            .env()
             .get_nonempty(var)
             .and_then(kid_of)
             .is_some_and(|k| k == withdrawn.kid);
@@ -452,7 +464,7 @@ fn remint_withdrawn_kong_keys(
         let token = apikey::mint(&remaining.material, kid(remaining), role, now)
             .map_err(|e| Error::bad(var, e.0))?;
         // Only Kong holds these (it swaps the opaque keys for them): no client loses a key.
-        if let Some(old) = draft.env.get(var).map(str::to_owned) {
+        if let Some(old) = draft.env().get(var).map(str::to_owned) {
             draft.consented.push(old);
         }
         draft.set_env(var, &token)?;
@@ -521,7 +533,7 @@ fn point_at_auth_secret(draft: &mut Draft<'_>) -> Result<()> {
     for (service, key) in targets {
         let w = wanted.clone();
         if let Err(e) = draft
-            .compose
+            .compose_mut()
             .set_env(&service, &key, &wanted, &move |v: &str| v == w)
         {
             return Err(draft.compose_error(&e));
@@ -543,7 +555,7 @@ pub(super) fn rewire<'p>(
 ) -> Result<Option<Outcome<'p>>> {
     point_at_auth_secret(&mut draft)?;
     if phase == Phase::Legacy {
-        if draft.compose.text() == draft.compose_file.doc.text() {
+        if draft.compose().text() == draft.compose_file.doc.text() {
             return Ok(None);
         }
         return Ok(Some(outcome(draft, state, Step::Rewire, phase)));
@@ -551,12 +563,12 @@ pub(super) fn rewire<'p>(
     draft.wire_verifiers()?;
     if matches!(phase, Phase::Switched | Phase::Revoked) {
         for var in KONG_VARS {
-            if draft.env.get_nonempty(var).is_some() {
+            if draft.env().get_nonempty(var).is_some() {
                 draft.wire(Role::Kong, var, var)?;
             }
         }
     }
-    if draft.compose.text() == draft.compose_file.doc.text() {
+    if draft.compose().text() == draft.compose_file.doc.text() {
         return Ok(None);
     }
     draft.summary.push(

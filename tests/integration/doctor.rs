@@ -127,8 +127,20 @@ fn a_verifier_left_on_the_secret_is_named_with_its_line() {
 #[test]
 fn configuration_drifts_are_reported() {
     let p = private(Project::fixture("upstream-2026-02"));
-    p.migrate(T0).args(["--alg", "EdDSA"]).run();
-    p.migrate("2026-12-01T12:25:00Z").run();
+    // EdDSA is refused while the stack has Edge Functions…
+    p.migrate(T0)
+        .args(["--alg", "EdDSA"])
+        .status(3)
+        .stderr_has("Edge Functions")
+        .run();
+    // …so the drift is made by migrating with functions named "not Supabase's", then
+    // looking at the stack as it is.
+    let not_functions = ["--service-is", "functions=none"];
+    p.migrate(T0)
+        .args(["--alg", "EdDSA"])
+        .args(not_functions)
+        .run();
+    p.migrate("2026-12-01T12:25:00Z").args(not_functions).run();
     let compose = p.read("docker-compose.yml");
     let compose = compose.replacen(
         "      GOTRUE_JWT_KEYS: ${JWT_KEYS}\n",

@@ -11,6 +11,7 @@ mod corpus;
 mod crash;
 mod doctor;
 mod export;
+mod fixes;
 mod generate;
 mod interop;
 mod jwks;

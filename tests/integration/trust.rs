@@ -354,3 +354,68 @@ fn the_secret_auth_uses_is_the_legacy_key_whatever_its_variable() {
     let f = finding(&v, "retired_secret_trusted");
     assert_eq!(f["service"], "realtime", "{f:#}");
 }
+
+/// Every remaining diagnosable case, fixed by running the printed command as it is.
+#[test]
+fn each_printed_fix_removes_its_finding() {
+    // An expired API key (the demo keys expire on 2027-01-09).
+    let p = private(Project::fixture("upstream-2026-02"));
+    let late = "2027-02-01T00:00:00Z";
+    let v = doctor(&p, late);
+    let f = finding(&v, "api_key_expired");
+    run_fix(&p, f["fix"].as_str().unwrap(), late);
+    let v = doctor(&p, late);
+    let left: Vec<Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["code"] == "api_key_expired" && g["variable"] == f["variable"])
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "{v:#}");
+
+    // A replaced JWT_JWKS (one key dropped): one key_set finding, repaired by its fix.
+    let p = private(Project::fixture("upstream-2026-02"));
+    p.migrate(T0).run();
+    p.migrate(at(21)).run();
+    let jwks: Value = serde_json::from_str(&p.env_value("JWT_JWKS")).unwrap();
+    let kept: Vec<&Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kty"] == "oct")
+        .collect();
+    let replaced = serde_json::to_string(&serde_json::json!({ "keys": kept })).unwrap();
+    let env = p.read(".env");
+    let line = env.lines().find(|l| l.starts_with("JWT_JWKS=")).unwrap();
+    p.write(".env", env.replace(line, &format!("JWT_JWKS='{replaced}'")));
+    let v = doctor(&p, &at(22));
+    let sets: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "key_set")
+        .collect();
+    assert_eq!(sets.len(), 1, "{v:#}");
+    assert!(
+        !codes(&v).contains(&"api_key_rejected".to_owned()),
+        "folded into the cause: {v:#}"
+    );
+    run_fix(&p, sets[0]["fix"].as_str().unwrap(), &at(22));
+    let v = doctor(&p, &at(22));
+    assert!(!codes(&v).contains(&"key_set".to_owned()), "{v:#}");
+
+    // An ANON_KEY that is not a JWT at all.
+    let p = private(Project::fixture("upstream-2026-02"));
+    let env = p.read(".env");
+    let line = env.lines().find(|l| l.starts_with("ANON_KEY=")).unwrap();
+    p.write(".env", env.replace(line, "ANON_KEY=not-a-jwt"));
+    let v = doctor(&p, T0);
+    let f = finding(&v, "api_key_malformed");
+    run_fix(&p, f["fix"].as_str().unwrap(), T0);
+    let v = doctor(&p, T0);
+    assert!(
+        !codes(&v).contains(&"api_key_malformed".to_owned()),
+        "{v:#}"
+    );
+}
