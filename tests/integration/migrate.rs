@@ -538,12 +538,14 @@ fn status_and_plan_describe_the_route() {
 }
 
 #[test]
-fn eddsa_warns_and_restart_lists_verifiers_before_auth() {
-    let out = Test::fixture("upstream-2026-02")
-        .args(["migrate", "--yes", "--alg", "EdDSA"])
-        .now(T0)
+fn eddsa_is_refused_with_edge_functions_and_restart_lists_verifiers_before_auth() {
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0)
+        .args(["--alg", "EdDSA"])
+        .status(3)
         .stderr_has("Edge Functions")
         .run();
+    let out = p.migrate(T0).run();
     let line = out
         .stdout
         .lines()
