@@ -216,6 +216,17 @@ pub enum Refusal {
         more: usize,
     },
 
+    /// Containers do not run what the files say: the previous step's restart did not happen.
+    #[error(
+        "not yet: {detail}; the waits measure nothing until they run the files' values. Recreate them first: {command} (--force skips this check). Nothing was written"
+    )]
+    Stale {
+        /// What runs stale, by service and variable name.
+        detail: String,
+        /// The exact restart command.
+        command: String,
+    },
+
     /// The stack is not in a state a step can safely start from.
     #[error("{place}: {reason}")]
     Precondition {

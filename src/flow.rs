@@ -103,6 +103,8 @@ pub(crate) struct Mode {
     pub yes: bool,
     /// Show the plan and the diff, write nothing.
     pub dry_run: bool,
+    /// After writing, run the restart and confirm the containers run the new values.
+    pub restart: bool,
 }
 
 enum Looked {
@@ -156,6 +158,11 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         now,
     )?;
     ui::out(&report(&project, &plan));
+    if mode.restart
+        && let Some(r) = &plan.restart
+    {
+        crate::restart::run(loc, now, r)?;
+    }
     Ok(())
 }
 

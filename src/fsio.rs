@@ -490,6 +490,13 @@ pub fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
+/// When `path` was last modified, if it exists.
+#[must_use]
+pub fn modified(path: &Path) -> Option<jiff::Timestamp> {
+    let t = fs::metadata(path).ok()?.modified().ok()?;
+    jiff::Timestamp::try_from(t).ok()
+}
+
 /// Sets the permission bits of an existing file (the fix offered for a readable `.env`).
 ///
 /// # Errors

@@ -22,6 +22,9 @@ pub(crate) struct DoctorArgs {
     /// Machine-readable output (docs/JSON.md).
     #[arg(long)]
     json: bool,
+    /// Require the live checks: no reachable Docker engine (or no container of the project) is an error.
+    #[arg(long)]
+    live: bool,
 }
 
 impl DoctorArgs {
@@ -34,7 +37,12 @@ impl DoctorArgs {
         let project = Project::load(&self.project.locator(), now)?;
         project.compose_if_present()?;
         let compose_path = project.compose_path();
-        let (phase, findings) = doctor::diagnose(&project, now);
+        let sight = super::look(&self.project.locator());
+        let doctor::Diagnosis {
+            phase,
+            findings,
+            live,
+        } = doctor::diagnose(&project, now, sight.as_ref(), self.live);
         let errors = findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
@@ -49,6 +57,7 @@ impl DoctorArgs {
                 "phase": phase.map(|p| p.as_str()),
                 "now": now.to_string(),
                 "summary": {"errors": errors, "warnings": warnings},
+                "live": live,
                 "findings": findings,
             });
             ui::out(&serde_json::to_string_pretty(&v).expect("JSON renders"));
@@ -84,6 +93,12 @@ impl DoctorArgs {
                 for c in &f.consequences {
                     text.push_str(&format!("    which causes: {}\n", ui::clean(c)));
                 }
+            }
+            if let Some(l) = live.as_ref().filter(|l| !l.checked) {
+                text.push_str(&format!(
+                    "note: live checks skipped: {}\n",
+                    ui::clean(&l.detail)
+                ));
             }
             text.push_str(&format!(
                 "{}: phase {}, {errors} error(s), {warnings} warning(s)\n",

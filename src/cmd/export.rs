@@ -126,6 +126,9 @@ pub(crate) struct ImportArgs {
     /// Show the plan and the diff, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After writing, restart the services whose inputs changed and confirm they run the new values.
+    #[arg(long)]
+    pub restart: bool,
     /// Replace a valid key set that differs from the backup's (this skips the migration's
     /// waits and can log users out: it prints a warning).
     #[arg(long)]
@@ -231,6 +234,7 @@ impl ExportArgs {
                 env_file: self.env_file.clone(),
                 compose_file: None,
                 services: Vec::new(),
+                project_name: None,
             },
             now,
         )?;
@@ -371,6 +375,7 @@ impl ImportArgs {
         let mode = Mode {
             yes: self.yes,
             dry_run: self.dry_run,
+            restart: self.restart,
         };
         flow::run(&loc, mode, &mut restore)
     }

@@ -67,6 +67,9 @@ pub(crate) struct JwksArgs {
     /// With --repair: show the plan and the diff, write nothing.
     #[arg(long, requires = "repair")]
     pub dry_run: bool,
+    /// With --repair: restart the services that read JWT_JWKS and confirm they run the new set.
+    #[arg(long, requires = "repair")]
+    pub restart: bool,
 }
 
 impl JwksArgs {
@@ -88,6 +91,7 @@ impl JwksArgs {
             let mode = Mode {
                 yes: self.yes,
                 dry_run: self.dry_run,
+                restart: self.restart,
             };
             return flow::run(&self.locator(), mode, &mut JwksRepair);
         }
@@ -108,6 +112,7 @@ impl JwksArgs {
             env_file: self.env_file.clone(),
             compose_file: None,
             services: Vec::new(),
+            project_name: None,
         }
     }
 

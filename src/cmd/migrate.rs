@@ -108,14 +108,60 @@ impl MigrateArgs {
                 &mut write.migration(Request::Rollback),
             ),
             None => {
+                let loc = self.project.locator();
                 let mut m = Migration {
                     alg: self.alg.unwrap_or(Alg::Es256),
                     to: self.to.map(Target::phase),
+                    sight: super::look(&loc),
                     ..self.write.migration(Request::Next)
                 };
-                flow::run(&self.project.locator(), self.write.mode(), &mut m)
+                flow::run(&loc, self.write.mode(), &mut m)
             }
         }
+    }
+}
+
+/// Per service, whether it runs the files' values (SPEC §6): JSON and text.
+fn live_status(project: &Project, loc: &crate::project::Locator) -> (Value, String) {
+    let sight = super::look(loc);
+    match sight {
+        Some(crate::engine::Sight::Seen {
+            endpoint,
+            containers,
+        }) if !containers.is_empty() => {
+            let services = crate::live::compare(project, &containers);
+            let mut text = String::from("live:\n");
+            let list: Vec<Value> = services
+                .iter()
+                .map(|s| {
+                    text.push_str(&format!("  {}\n", crate::live::describe(s)));
+                    let (running, vars) = match &s.running {
+                        crate::live::Running::Current => ("current", vec![]),
+                        crate::live::Running::Stale(v) => ("stale", v.clone()),
+                        crate::live::Running::Down(_) => ("down", vec![]),
+                        crate::live::Running::Unhealthy => ("unhealthy", vec![]),
+                        crate::live::Running::Missing => ("missing", vec![]),
+                    };
+                    json!({"service": s.service, "container": s.container, "running": running, "variables": vars, "created": s.created.map(|t| t.to_string())})
+                })
+                .collect();
+            (
+                json!({"checked": true, "endpoint": endpoint, "services": list}),
+                text,
+            )
+        }
+        Some(crate::engine::Sight::Seen { endpoint, .. }) => {
+            let why = format!("the engine at {endpoint} runs no container of this compose project");
+            (
+                json!({"checked": false, "reason": why}),
+                format!("live:    skipped: {why}\n"),
+            )
+        }
+        Some(crate::engine::Sight::Unreachable(why)) => (
+            json!({"checked": false, "reason": why}),
+            format!("live:    skipped: {why}\n"),
+        ),
+        None => (json!({"checked": false}), String::new()),
     }
 }
 
@@ -174,6 +220,7 @@ fn status(args: &ProjectArgs, as_json: bool) -> Result<()> {
     };
     let wait = due.map(|at| now.duration_until(at).as_secs().max(0));
     let keys = key_states(&snap);
+    let (live_json, live_text) = live_status(&project, &args.locator());
     if as_json {
         let v = json!({
             "project": project.paths.project.display().to_string(),
@@ -186,6 +233,7 @@ fn status(args: &ProjectArgs, as_json: bool) -> Result<()> {
             "history": state.events.iter().map(|e| json!({"step": e.step, "at": e.at.to_string(), "phase": e.phase, "kid": e.kid})).collect::<Vec<Value>>(),
             "interrupted_run": state.pending.is_some(),
             "disagreement": disagreement,
+            "live": live_json,
             "now": now.to_string(),
         });
         ui::out(&serde_json::to_string_pretty(&v).expect("JSON renders"));
@@ -211,6 +259,7 @@ fn status(args: &ProjectArgs, as_json: bool) -> Result<()> {
             r.at
         ));
     }
+    text.push_str(&live_text);
     text.push_str(&format!("next:    {next}\n"));
     if let (Some(at), Some(w)) = (due, wait) {
         if w > 0 {

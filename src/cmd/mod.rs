@@ -31,6 +31,9 @@ pub(crate) struct ProjectArgs {
     /// Say which service plays which role, for custom images (repeatable; ROLE: auth, rest, realtime, storage, functions, kong or none). Overrides keyctl.toml.
     #[arg(long = "service-is", value_name = "SERVICE=ROLE", value_parser = parse_service)]
     pub services: Vec<(String, Option<Role>)>,
+    /// The compose project name, as `docker compose -p` takes it (default: as compose derives it).
+    #[arg(long, value_name = "NAME", env = "COMPOSE_PROJECT_NAME")]
+    pub project_name: Option<String>,
 }
 
 fn parse_service(arg: &str) -> Result<(String, Option<Role>), String> {
@@ -46,6 +49,7 @@ impl ProjectArgs {
             env_file: self.env_file.clone(),
             compose_file: self.compose_file.clone(),
             services: self.services.clone(),
+            project_name: self.project_name.clone(),
         }
     }
 }
@@ -60,6 +64,9 @@ pub(crate) struct ApplyArgs {
     /// Show the plan and the diff, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After writing, restart the services whose inputs changed (docker compose, verifiers first, Auth last), wait until they run and confirm they run the new values.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 impl ApplyArgs {
@@ -69,6 +76,7 @@ impl ApplyArgs {
         Mode {
             yes: self.yes,
             dry_run: self.dry_run,
+            restart: self.restart,
         }
     }
 }
@@ -82,6 +90,9 @@ pub(crate) struct WriteArgs {
     /// Show the plan and the diff, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After writing, restart the services whose inputs changed (docker compose, verifiers first, Auth last), wait until they run and confirm they run the new values.
+    #[arg(long)]
+    pub restart: bool,
     /// Skip a wait that is not over (prints a warning).
     #[arg(long)]
     pub force: bool,
@@ -100,6 +111,7 @@ impl WriteArgs {
         Mode {
             yes: self.yes,
             dry_run: self.dry_run,
+            restart: self.restart,
         }
     }
 
@@ -113,4 +125,13 @@ impl WriteArgs {
             ..Migration::new(request)
         }
     }
+}
+
+/// What the engine shows of `loc`'s compose project (SPEC §6); `None` when the project cannot
+/// even be loaded (the command reports that itself).
+#[must_use]
+pub(crate) fn look(loc: &Locator) -> Option<crate::engine::Sight> {
+    let project = crate::project::Project::load(loc, crate::clock::now().ok()?).ok()?;
+    let name = project.compose_project_name(loc.project_name.as_deref());
+    Some(crate::engine::look(&name))
 }

@@ -75,6 +75,7 @@ impl RevokeArgs {
         };
         let mut m = Migration {
             expect,
+            sight: super::look(&loc),
             ..self.write.migration(request)
         };
         flow::run(&loc, self.write.mode(), &mut m)

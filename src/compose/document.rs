@@ -112,6 +112,16 @@ impl Compose {
         })
     }
 
+    /// The top-level `name:` (the compose project name), when the file sets one.
+    #[must_use]
+    pub fn project_name(&self) -> Option<String> {
+        self.text.lines().find_map(|l| {
+            let v = l.strip_prefix("name:")?.trim();
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            (!v.is_empty()).then(|| v.to_owned())
+        })
+    }
+
     /// The document text; for an unedited document, exactly the parsed input.
     #[must_use]
     pub fn text(&self) -> &str {

@@ -10,6 +10,7 @@ use crate::compose::Role;
 mod api_keys;
 mod causes;
 mod config;
+mod live;
 mod trust;
 mod wiring;
 
@@ -150,6 +151,16 @@ impl Finding {
     }
 }
 
+/// What `doctor` found.
+pub(crate) struct Diagnosis {
+    /// The phase, when it can be told.
+    pub phase: Option<Phase>,
+    /// The findings, errors first.
+    pub findings: Vec<Finding>,
+    /// What the live checks did (`None`: not attempted).
+    pub live: Option<live::Checked>,
+}
+
 struct Report<'p> {
     project: &'p Project,
     dir: String,
@@ -169,7 +180,12 @@ impl Report<'_> {
 /// Runs every check: one finding per problem, errors first, and the phase when it can be
 /// told.
 #[must_use]
-pub(crate) fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec<Finding>) {
+pub(crate) fn diagnose(
+    project: &Project,
+    now: Timestamp,
+    sight: Option<&crate::engine::Sight>,
+    live_required: bool,
+) -> Diagnosis {
     let mut r = Report {
         project,
         dir: project.dir_arg(),
@@ -185,6 +201,7 @@ pub(crate) fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec
     images(&mut r, keys.as_ref());
     trust::migration_blockers(&mut r, phase);
     api_keys(&mut r, now);
+    let live = live::live(&mut r, sight, live_required);
     let jwks_readers: Vec<String> = project
         .views()
         .into_iter()
@@ -193,5 +210,9 @@ pub(crate) fn diagnose(project: &Project, now: Timestamp) -> (Option<Phase>, Vec
         .collect();
     let mut findings = causes::group(r.findings, &r.dir, &jwks_readers);
     findings.sort_by_key(|f| f.severity);
-    (phase, findings)
+    Diagnosis {
+        phase,
+        findings,
+        live,
+    }
 }

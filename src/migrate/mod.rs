@@ -12,10 +12,12 @@ mod steps;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::change;
+use crate::engine::Sight;
 use crate::error::{Error, Refusal, Result};
 use crate::flow::{Decision, Plan, Planner};
 use crate::key::Alg;
 use crate::lifecycle::{self, Phase, Snapshot};
+use crate::live;
 use crate::phase::Step;
 use crate::project::{self, Project};
 use crate::state::{RetiredSecret, State};
@@ -81,6 +83,9 @@ pub struct Migration {
     pub expect: Option<Expect>,
     /// Proceed although an image is older than SPEC §7's floor (`--allow-old-images`).
     pub allow_old_images: bool,
+    /// The running stack, when the command looked (SPEC §6): the gate of the switch and the
+    /// revocation.
+    pub(crate) sight: Option<Sight>,
 }
 
 impl Migration {
@@ -95,6 +100,7 @@ impl Migration {
             to: None,
             expect: None,
             allow_old_images: false,
+            sight: None,
         }
     }
 }
@@ -126,13 +132,81 @@ impl Planner for Migration {
         {
             return Ok(Decision::Nothing(msg));
         }
-        plan(project, &snap, state, self, now)
+        let gated = matches!(
+            (self.request, snap.phase),
+            (Request::Next, Phase::DualVerify | Phase::Switched)
+                | (Request::RevokePrevious, Phase::Switched)
+        );
+        let live_warnings = if gated {
+            live_gate(project, self)?
+        } else {
+            Vec::new()
+        };
+        let decision = plan(project, &snap, state, self, now)?;
+        Ok(match decision {
+            Decision::Apply(mut p) => {
+                p.warnings.extend(live_warnings);
+                Decision::Apply(p)
+            }
+            other => other,
+        })
     }
 
     fn grant_consent(&mut self) -> bool {
         self.remint = true;
         true
     }
+}
+
+/// SPEC §6: before switching and before revoking, Auth and every verifier must run what the
+/// files say (the previous step's values). Returns the notes and warnings to show.
+///
+/// # Errors
+/// [`Refusal::Stale`] with the exact restart command, unless `--force`.
+fn live_gate(project: &Project, m: &Migration) -> Result<Vec<String>> {
+    let Some(sight) = &m.sight else {
+        return Ok(Vec::new());
+    };
+    let containers = match sight {
+        Sight::Unreachable(why) => {
+            return Ok(vec![format!("live checks skipped: {why}")]);
+        }
+        Sight::Seen { containers, .. } if containers.is_empty() => {
+            return Ok(vec![
+                "live checks skipped: the engine runs no container of this compose project (name it with --project-name if it runs under another)".into(),
+            ]);
+        }
+        Sight::Seen { containers, .. } => containers,
+    };
+    let services = live::compare(project, containers);
+    let behind = live::gated(&services);
+    if behind.is_empty() {
+        return Ok(Vec::new());
+    }
+    let detail = behind
+        .iter()
+        .map(|s| live::describe(s))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let compose = project.compose_to_edit()?;
+    let is_auth = |s: &&&live::Service| s.role == Some(crate::compose::Role::Auth);
+    let verifiers: Vec<String> = behind
+        .iter()
+        .filter(|s| !is_auth(s))
+        .map(|s| s.service.clone())
+        .collect();
+    let others: Vec<String> = behind
+        .iter()
+        .filter(is_auth)
+        .map(|s| s.service.clone())
+        .collect();
+    let command = change::restart_command(compose, &project.env_path, &verifiers, &others);
+    if m.force {
+        return Ok(vec![format!(
+            "--force: {detail}; proceeding although they do not run the files' values"
+        )]);
+    }
+    Err(Refusal::Stale { detail, command }.into())
 }
 
 /// With `--to`: `Some(message)` when there is nothing to do; an error when the target is not

@@ -43,6 +43,8 @@ pub struct Locator {
     pub compose_file: Option<PathBuf>,
     /// Roles named on the command line (`--service-is NAME=ROLE`); they win over `keyctl.toml`.
     pub services: Vec<(String, Option<Role>)>,
+    /// The compose project name (`--project-name`), else the one compose derives.
+    pub project_name: Option<String>,
 }
 
 /// An override file beside the compose file, which docker compose applies on top of it.
@@ -102,6 +104,8 @@ pub struct Facts {
     pub readable_key_files: Vec<PathBuf>,
     /// The names already taken in `.keyctl/backups/`.
     pub backups: Vec<String>,
+    /// When the `.env` was last changed (a container older than that may run old values).
+    pub env_modified: Option<Timestamp>,
 }
 
 /// A `JWT_SECRET` keyctl replaced, read back from its backup (for explaining signatures).
@@ -158,6 +162,7 @@ impl Project {
             env_in_git: fsio::tracked_by_git(&env_path),
             readable_key_files: readable_key_files(&paths.project),
             backups: fsio::entry_names(&paths.dir.join("backups")),
+            env_modified: fsio::modified(&env_path),
         };
         Ok(Project {
             compose_path,
@@ -278,6 +283,41 @@ impl Project {
                 .find(|(_, s)| s == value)
                 .map(|(at, _)| at)
         })
+    }
+
+    /// The compose project name, as docker compose derives it: `named` (`--project-name`,
+    /// `COMPOSE_PROJECT_NAME` of the environment), else `.env`'s `COMPOSE_PROJECT_NAME`, else
+    /// the compose file's top-level `name:`, else its directory's name, lowercased, with
+    /// characters compose does not allow removed.
+    #[must_use]
+    pub(crate) fn compose_project_name(&self, named: Option<&str>) -> String {
+        let chosen = named
+            .map(str::to_owned)
+            .or_else(|| {
+                self.env
+                    .get_nonempty("COMPOSE_PROJECT_NAME")
+                    .map(str::to_owned)
+            })
+            .or_else(|| {
+                self.compose_if_present()
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.doc.project_name())
+            });
+        let raw = chosen.unwrap_or_else(|| {
+            let dir = self.compose_path().map_or_else(
+                || dir_of(&self.env_path).to_path_buf(),
+                |p| dir_of(p).to_path_buf(),
+            );
+            fsio::canonical(&dir)
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        });
+        raw.to_ascii_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .skip_while(|c| !c.is_ascii_alphanumeric())
+            .collect()
     }
 
     /// The project directory as a command-line argument (`--project DIR`).

@@ -212,6 +212,15 @@ impl<'a> Sources<'a> {
         })
     }
 
+    /// The variable names `service`'s environment sets (its `environment:` entries and its
+    /// `env_file:` files).
+    #[must_use]
+    pub(crate) fn env_keys(&self, service: &str) -> Vec<String> {
+        self.compose
+            .map(|c| env_keys(c, service, self))
+            .unwrap_or_default()
+    }
+
     /// What `service` resolves `key` to.
     #[must_use]
     pub(crate) fn resolved(&self, service: &str, key: &str) -> Option<String> {
