@@ -285,4 +285,14 @@ fn without_an_engine_the_gate_is_skipped_with_a_note() {
         .status(1)
         .stdout_has("live_unavailable")
         .run();
+    // --restart without an engine: the step is written (the files are valid), the restart
+    // cannot happen, exit 4 saying so.
+    p.migrate(at(21 + 81))
+        .args(["--remint-api-keys", "--restart"])
+        .var("DOCKER_HOST", nowhere)
+        .status(4)
+        .stderr_has("the files are written")
+        .stderr_has("--restart needs the Docker engine")
+        .run();
+    assert_eq!(p.phase(at(21 + 82)), "revoked");
 }
