@@ -45,8 +45,8 @@ cargo test --locked 2>&1 | tee "$log"
 
 step "command-line contract"
 cargo build --locked --quiet
-for part in foundation migrate doctor; do
-  bash ../shared/contract/check-cli.sh target/debug/keyctl "$part" | tee -a "$log"
+for part in foundation migrate doctor rotation; do
+  bash ../shared/contract/check-cli.sh "$PWD/target/debug/keyctl" "$part" | tee -a "$log"
   [ "${PIPESTATUS[0]}" = 0 ]
 done
 

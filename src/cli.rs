@@ -3,7 +3,10 @@
 use clap::{Parser, Subcommand};
 
 use crate::cmd::export::{ExportArgs, ImportArgs};
-use crate::cmd::{doctor::DoctorArgs, migrate::MigrateArgs, revoke::RevokeArgs, token::TokenArgs};
+use crate::cmd::{
+    doctor::DoctorArgs, migrate::MigrateArgs, revoke::RevokeArgs, rotate::RotateArgs,
+    token::TokenArgs,
+};
 use crate::cmd::{generate::GenerateArgs, jwks::JwksArgs};
 use crate::error::Result;
 
@@ -30,6 +33,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// Remove a key (`legacy` or a kid) from both sets once that is safe.
     Revoke(RevokeArgs),
+    /// After a finished migration, start the next rotation: a new standby key (then `migrate` switches and revokes).
+    Rotate(RotateArgs),
     /// Verify a token as each service would (and say why not), mint a test token, or re-mint API keys.
     Token(TokenArgs),
     /// Find every key problem in a project: formats, wiring, API keys, secrets, migration state.
@@ -51,6 +56,7 @@ impl Cli {
             Command::Jwks(args) => args.run(),
             Command::Migrate(args) => args.run(),
             Command::Revoke(args) => args.run(),
+            Command::Rotate(args) => args.run(),
             Command::Token(args) => args.run(),
             Command::Doctor(args) => args.run(),
             Command::Export(args) => args.run(),

@@ -34,8 +34,16 @@ impl DoctorArgs {
     /// Errors found (exit 1), unreadable input (2, 4).
     pub(crate) fn run(self) -> Result<()> {
         let now = clock::now()?;
-        let project = Project::load(&self.project.locator(), now)?;
-        project.compose_if_present()?;
+        let loaded = Project::load(&self.project.locator(), now).and_then(|p| {
+            p.compose_if_present()?;
+            Ok(p)
+        });
+        // A check that cannot parse what it checks has found a problem (SPEC §5): exit 1,
+        // reported as a finding.
+        let project = match loaded {
+            Err(Error::BadInput { place, message }) => return self.unparseable(&place, &message),
+            other => other?,
+        };
         let compose_path = project.compose_path();
         let sight = super::look(&self.project.locator());
         let doctor::Diagnosis {
@@ -111,5 +119,32 @@ impl DoctorArgs {
             return Err(Error::Problems { count: errors });
         }
         Ok(())
+    }
+
+    /// The one finding of a project whose `.env` or compose file does not parse.
+    fn unparseable(&self, place: &str, message: &str) -> Result<()> {
+        let finding = doctor::Finding::error("unparseable", place).says(
+            message.to_owned(),
+            "the services (and keyctl) cannot read this file as it is",
+            "fix the line named, then run keyctl doctor again",
+        );
+        if self.json {
+            let v = json!({
+                "schema": 1,
+                "phase": null,
+                "summary": {"errors": 1, "warnings": 0},
+                "live": null,
+                "findings": [finding],
+            });
+            ui::out(&serde_json::to_string_pretty(&v).expect("JSON renders"));
+        } else {
+            ui::out(&ui::clean(&format!(
+                "{}: {place}: {message} — {}. fix: {}",
+                ui::paint("error", "1;31"),
+                finding.breaks,
+                finding.fix
+            )));
+        }
+        Err(Error::Problems { count: 1 })
     }
 }

@@ -121,7 +121,15 @@ impl JwksArgs {
     }
 
     fn check_project(&self) -> Result<()> {
-        let project = self.load()?;
+        // A check that cannot parse what it checks has found a problem (SPEC §5): exit 1.
+        let project = match self.load() {
+            Err(Error::BadInput { place, message }) => {
+                ui::out(&ui::clean(&format!("{place}: {message}")));
+                ui::note("1 problem(s) found");
+                return Err(Error::Problems { count: 1 });
+            }
+            other => other?,
+        };
         let problems = keyset::check(&project.key_inputs());
         if problems.is_empty() {
             let summary = match project.env.get_nonempty("JWT_KEYS") {

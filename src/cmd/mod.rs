@@ -5,6 +5,7 @@ pub(crate) mod generate;
 pub(crate) mod jwks;
 pub(crate) mod migrate;
 pub(crate) mod revoke;
+pub(crate) mod rotate;
 pub(crate) mod token;
 
 use std::path::PathBuf;

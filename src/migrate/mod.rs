@@ -54,6 +54,8 @@ pub enum Request {
     RevokePrevious,
     /// Only put the compose wiring back (after a stack upgrade replaced the compose file).
     Rewire,
+    /// Start the next rotation after a finished migration (`keyctl rotate`): a new standby key.
+    Rotate,
 }
 
 /// What a caller decided from an earlier look at the project; re-checked under the lock.
@@ -120,10 +122,12 @@ impl Planner for Migration {
             }
         }
         preflight::preflight(project, &snap, state, self.request)?;
-        if matches!(self.request, Request::Next | Request::RevokePrevious)
-            && let Some(blocker) = preflight::blockers(project, &snap, self.allow_old_images)
-                .into_iter()
-                .next()
+        if matches!(
+            self.request,
+            Request::Next | Request::RevokePrevious | Request::Rotate
+        ) && let Some(blocker) = preflight::blockers(project, &snap, self.allow_old_images)
+            .into_iter()
+            .next()
         {
             return Err(blocker.error);
         }
@@ -254,8 +258,40 @@ fn plan(
         .warnings
         .extend(preflight::image_warnings(compose, m.allow_old_images));
     let outcome = match (m.request, snap.phase) {
-        (Request::Next, Phase::Legacy | Phase::Revoked) => {
+        (Request::Next, Phase::Legacy) | (Request::Rotate, Phase::Revoked) => {
             steps::publish(draft, state, snap, m, now)?
+        }
+        (Request::Next, Phase::Revoked) => {
+            return Ok(Decision::Nothing(format!(
+                "nothing to do: the migration is complete (phase revoked). To rotate to a new key, run keyctl rotate --project {}",
+                project.dir_arg()
+            )));
+        }
+        (Request::Rotate, Phase::Legacy) => {
+            return Err(Refusal::WrongPhase {
+                phase: snap.phase,
+                reason: format!(
+                    "the project still signs with the legacy secret: migrate first (keyctl migrate --project {}); rotate starts the next rotation after a finished migration",
+                    project.dir_arg()
+                ),
+            }
+            .into());
+        }
+        (Request::Rotate, Phase::DualVerify | Phase::Switched) => {
+            let step = if snap.phase == Phase::DualVerify {
+                "switch signing"
+            } else {
+                "revoke the previous key"
+            };
+            return Err(Refusal::WrongPhase {
+                phase: snap.phase,
+                reason: format!(
+                    "a migration or rotation is unfinished (phase {}): {step} first with keyctl migrate --project {}",
+                    snap.phase,
+                    project.dir_arg()
+                ),
+            }
+            .into());
         }
         (Request::Next, Phase::DualVerify) => steps::switch(draft, state, snap, m, now)?,
         (Request::Next | Request::RevokePrevious, Phase::Switched) => {

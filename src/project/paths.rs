@@ -40,8 +40,10 @@ pub(crate) fn env_path(project: Option<&Path>, env_file: Option<&Path>) -> Resul
             }
             Ok(dir.join(".env"))
         }
+        // Like docker compose: the current directory is the project.
+        (None, None) if fsio::is_file(Path::new(".env")) => Ok(PathBuf::from(".env")),
         (None, None) => Err(Error::usage(
-            "name a project with --project DIR or an env file with --env-file FILE",
+            "no .env in the current directory: name a project with --project DIR or an env file with --env-file FILE",
         )),
     }
 }

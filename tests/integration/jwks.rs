@@ -251,15 +251,15 @@ fn unreadable_or_unparseable_env_is_named() {
     p.keyctl(["jwks", "--check"]).status(4).run();
     Test::with_env("A=1\nB='open\n")
         .args(["jwks", "--check"])
-        .status(2)
-        .stderr_has(".env:2")
+        .status(1)
+        .stdout_has(".env:2")
         .run();
     Test::new()
         .write(".env", b"A=1\nB=\xff\n")
         .args(["jwks", "--check"])
-        .status(2)
-        .stderr_has(".env:2")
-        .stderr_has("UTF-8")
+        .status(1)
+        .stdout_has(".env:2")
+        .stdout_has("UTF-8")
         .run();
     // No project at all.
     Test::new().args(["jwks"]).no_project().status(2).run();

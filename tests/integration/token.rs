@@ -127,7 +127,9 @@ fn rejections_say_which_key_really_signed() {
         "{r}"
     );
     // A rotation, then a token from the revoked first key.
-    p.migrate("2026-12-01T14:10:00Z").run();
+    p.keyctl(["rotate", "--yes"])
+        .now("2026-12-01T14:10:00Z")
+        .run();
     p.migrate("2026-12-01T14:35:00Z").run();
     p.migrate("2026-12-01T16:00:00Z")
         .arg("--remint-api-keys")

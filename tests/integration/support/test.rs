@@ -26,8 +26,8 @@ use serde_json::Value;
 use super::{Project, keyctl_bin};
 
 /// The commands that read a project, and so get `--project DIR` unless told otherwise.
-const TAKES_PROJECT: [&str; 7] = [
-    "jwks", "migrate", "revoke", "token", "doctor", "export", "import",
+const TAKES_PROJECT: [&str; 8] = [
+    "jwks", "migrate", "revoke", "rotate", "token", "doctor", "export", "import",
 ];
 
 /// Arguments that name the project's files another way, or need no project.
