@@ -21,6 +21,20 @@ pub const NAMED: [(&str, &str); 4] = [
     ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role"),
 ];
 
+/// Who should get a re-minted API key of `role`, held in `place`.
+#[must_use]
+pub fn handout(role: &str, place: &str) -> String {
+    if role == "service_role" {
+        format!(
+            "give the new service_role key from {place} to your server-side code only: it bypasses row-level security, so it never goes to a browser or a mobile app"
+        )
+    } else {
+        format!(
+            "give every client the new {role} key from {place} (frontends, mobile apps, server code)"
+        )
+    }
+}
+
 /// The two roles API keys carry.
 pub const ROLES: [(&str, &str); 2] = [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
 

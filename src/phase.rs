@@ -99,17 +99,42 @@ impl fmt::Display for Step {
 #[must_use]
 pub(crate) fn human(d: SignedDuration) -> String {
     let secs = d.as_secs().max(0);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, m) => format!("{m}m {s}s"),
-        (h, m) => format!("{h}h {m}m"),
+    let (days, h, m, s) = (
+        secs / 86_400,
+        (secs % 86_400) / 3600,
+        (secs % 3600) / 60,
+        secs % 60,
+    );
+    let unit = |n: i64, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    match (days, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m {s}s"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => unit(d, "day"),
+        (d, h, _) => format!("{} {}", unit(d, "day"), unit(h, "hour")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        let h = |secs| human(SignedDuration::from_secs(secs));
+        assert_eq!(h(45), "45s");
+        assert_eq!(h(125), "2m 5s");
+        assert_eq!(h(3 * 3600 + 120), "3h 2m");
+        assert_eq!(h(20 * 86_400), "20 days");
+        assert_eq!(h(86_400 + 3600 * 5 + 7), "1 day 5 hours");
+        assert_eq!(h(489 * 3600), "20 days 9 hours");
+    }
 
     #[test]
     fn names_match_serde() {

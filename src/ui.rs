@@ -121,15 +121,22 @@ pub(crate) fn select(prompt: &str, items: &[&str], default: usize) -> Option<usi
         .flatten()
 }
 
-/// Asks a yes/no question on the terminal (default no). `None` when it could not be asked.
+/// Asks a yes/no question on the terminal (default no), answered on Enter as apt and gh do:
+/// one keystroke never answers, so `y⏎` cannot spill into the next question. `None` when it
+/// could not be asked (no terminal, end of input).
 #[must_use]
 pub(crate) fn confirm(question: &str) -> Option<bool> {
-    dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact_opt()
-        .ok()
-        .flatten()
+    use std::io::{BufRead, Read, Write};
+    let mut err = io::stderr();
+    write!(err, "{question} [y/N] ").ok()?;
+    err.flush().ok()?;
+    let mut line = String::new();
+    let read = io::stdin().lock().take(256).read_line(&mut line).ok()?;
+    if read == 0 {
+        return None;
+    }
+    let answer = line.trim().to_ascii_lowercase();
+    Some(answer == "y" || answer == "yes")
 }
 
 /// Asks for a password on the terminal without echo. With `confirm_min = Some(n)` it is asked

@@ -46,14 +46,15 @@ pub(crate) struct GenerateArgs {
     /// Algorithm: ES256 (default, verified by every Supabase service), RS256, EdDSA or HS256.
     #[arg(long, value_parser = parse_alg)]
     pub alg: Option<Alg>,
-    /// RSA modulus size for RS256: 2048, 3072 or 4096.
-    #[arg(long, default_value_t = 2048, value_parser = parse_rsa_bits)]
-    pub rsa_bits: usize,
-    /// How to choose the kid.
-    #[arg(long, value_enum, default_value_t = KidFormat::Uuid)]
-    pub kid_format: KidFormat,
+    /// RSA modulus size for RS256: 2048 (default), 3072 or 4096.
+    #[arg(long, value_parser = parse_rsa_bits, conflicts_with = "from_pem")]
+    pub rsa_bits: Option<usize>,
+    /// How to choose the kid [default: uuid for a new key, thumbprint for --from-pem, so the
+    /// same key always gets the same kid].
+    #[arg(long, value_enum)]
+    pub kid_format: Option<KidFormat>,
     /// Use this kid instead of generating one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kid_format")]
     pub kid: Option<String>,
     /// Output form [default: jwk].
     #[arg(long, value_enum)]
@@ -64,8 +65,9 @@ pub(crate) struct GenerateArgs {
     /// With --out: replace files that already exist.
     #[arg(long, requires = "out")]
     pub force: bool,
-    /// Convert this PEM key (PKCS#8, SEC1 EC, PKCS#1 RSA, SPKI public) instead of generating.
-    #[arg(long, value_name = "FILE", conflicts_with = "alg")]
+    /// Convert this key instead of generating one: a PEM (PKCS#8, SEC1 EC, PKCS#1 RSA, SPKI
+    /// public) or a JWK file; `-` reads it from stdin. A JWK keeps its kid.
+    #[arg(long, value_name = "FILE", conflicts_with = "alg", alias = "from-key")]
     pub from_pem: Option<PathBuf>,
 }
 
@@ -116,15 +118,48 @@ impl GenerateArgs {
             }
         }
         let format = format.unwrap_or(Format::Jwk);
+        if self.rsa_bits.is_some() && alg.is_some_and(|a| a != Alg::Rs256) {
+            return Err(Error::usage(
+                "--rsa-bits is for RS256 keys only (add --alg RS256, or drop --rsa-bits)",
+            ));
+        }
+        // Checked before any key is made.
+        if let Some(dir) = &self.out
+            && !fsio::is_dir(dir)
+        {
+            return Err(Error::bad(
+                dir.display().to_string(),
+                "--out: no such directory (create it first; keyctl does not guess where keys go)",
+            ));
+        }
+        let mut kept_kid = None;
         let material = match &self.from_pem {
             Some(path) => {
-                let text = read_text(path)?;
-                Material::from_pem(&text)
-                    .map_err(|e| Error::bad(path.display().to_string(), e.0))?
+                let text = if path.as_os_str() == "-" {
+                    let mut t = String::new();
+                    std::io::Read::read_to_string(
+                        &mut std::io::Read::take(ui::input(), 1 << 20),
+                        &mut t,
+                    )
+                    .map_err(|e| Error::bad("stdin", e.to_string()))?;
+                    t
+                } else {
+                    read_text(path)?
+                };
+                let place = path.display().to_string();
+                if text.trim_start().starts_with('{') {
+                    let value: Value = serde_json::from_str(&text)
+                        .map_err(|e| Error::bad(&place, format!("not a JWK: {e}")))?;
+                    let k = jwk::Jwk::from_json(&value).map_err(|e| Error::bad(&place, e.0))?;
+                    kept_kid = k.kid;
+                    k.material
+                } else {
+                    Material::from_pem(&text).map_err(|e| Error::bad(&place, e.0))?
+                }
             }
             None => {
                 let alg = alg.unwrap_or(Alg::Es256);
-                let bits = self.rsa_bits;
+                let bits = self.rsa_bits.unwrap_or(2048);
                 let label = format!("generating an RSA-{bits} key");
                 ui::with_progress(&label, alg == Alg::Rs256 && bits >= 3072, || {
                     Material::generate(alg, bits)
@@ -137,13 +172,18 @@ impl GenerateArgs {
                 "EdDSA: Edge Functions and supabase-js auth.getClaims() cannot verify Ed25519 tokens; ES256 is verified everywhere",
             );
         }
+        // The same key in gives the same kid out: a converted key keeps its JWK kid, else
+        // gets its thumbprint, unless asked otherwise.
+        let converted = self.from_pem.is_some();
         let kid = match (&self.kid, self.kid_format) {
             (Some(k), _) if k.is_empty() => {
                 return Err(Error::usage("--kid must not be empty"));
             }
             (Some(k), _) => k.clone(),
-            (None, KidFormat::Uuid) => new_uuid()?,
-            (None, KidFormat::Thumbprint) => jwk::thumbprint(&material),
+            (None, Some(KidFormat::Uuid)) => new_uuid()?,
+            (None, Some(KidFormat::Thumbprint)) => jwk::thumbprint(&material),
+            (None, None) if converted => kept_kid.unwrap_or_else(|| jwk::thumbprint(&material)),
+            (None, None) => new_uuid()?,
         };
         let out = Output::new(&material, &kid)?;
         match &self.out {

@@ -123,6 +123,7 @@ impl WriteArgs {
             force: self.force,
             remint: self.remint_api_keys,
             allow_old_images: self.allow_old_images,
+            preview: self.dry_run,
             ..Migration::new(request)
         }
     }

@@ -113,10 +113,7 @@ impl Planner for Remint {
                 signer.label(),
                 why.describe()
             ));
-            afterwards.push(format!(
-                "give every client the new {} key from {} (frontends, mobile apps, server code)",
-                key.role, places[0]
-            ));
+            afterwards.push(apikey::handout(&key.role, &places[0]));
             warnings.extend(role_mismatch(key));
             replaced.push(key.token.clone());
         }

@@ -88,6 +88,8 @@ pub struct Migration {
     /// The running stack, when the command looked (SPEC §6): the gate of the switch and the
     /// revocation.
     pub(crate) sight: Option<Sight>,
+    /// A dry run: show a step that needs consent as it would be, saying consent is needed.
+    pub preview: bool,
 }
 
 impl Migration {
@@ -103,6 +105,7 @@ impl Migration {
             expect: None,
             allow_old_images: false,
             sight: None,
+            preview: false,
         }
     }
 }

@@ -176,7 +176,7 @@ pub(super) fn revoke<'p>(
         ),
         &mut draft.warnings,
     )?;
-    remint_api_keys(&mut draft, &signer, &previous, m.remint, now)?;
+    remint_api_keys(&mut draft, &signer, &previous, (m.remint, m.preview), now)?;
     draft.summary.push(format!(
         "revoke {}: it leaves JWT_KEYS and JWT_JWKS",
         previous.label()
@@ -213,7 +213,7 @@ fn remint_api_keys(
     draft: &mut Draft<'_>,
     signer: &Slot,
     previous: &Slot,
-    consent: bool,
+    (consent, preview): (bool, bool),
     now: Timestamp,
 ) -> Result<()> {
     let signed_by_previous: Vec<ApiKey> = draft
@@ -223,7 +223,17 @@ fn remint_api_keys(
         .into_iter()
         .filter(|k| issued_by(&k.token, previous))
         .collect();
-    if !signed_by_previous.is_empty() && !consent {
+    if !signed_by_previous.is_empty() && !consent && preview {
+        let names: Vec<String> = signed_by_previous
+            .iter()
+            .flat_map(|k| k.homes.iter().map(KeyHome::describe))
+            .collect();
+        draft.warnings.push(format!(
+            "this step needs consent: {} are signed by {} and are re-minted as shown; run it with --remint-api-keys (or answer yes at the prompt)",
+            names.join(", "),
+            previous.label()
+        ));
+    } else if !signed_by_previous.is_empty() && !consent {
         return Err(Refusal::NeedsConsent {
             vars: signed_by_previous
                 .iter()
@@ -247,10 +257,9 @@ fn remint_api_keys(
             places.join(", "),
             signer.label()
         ));
-        draft.afterwards.push(format!(
-            "give every client the new {} key from {} (frontends, mobile apps, server code)",
-            key.role, places[0]
-        ));
+        draft
+            .afterwards
+            .push(apikey::handout(&key.role, &places[0]));
         draft.consented.push(key.token);
     }
     Ok(())

@@ -33,10 +33,11 @@ pub(crate) fn env_path(project: Option<&Path>, env_file: Option<&Path>) -> Resul
         (Some(f), _) => Ok(f.to_path_buf()),
         (None, Some(dir)) => {
             if !fsio::is_dir(dir) {
-                return Err(Error::Io {
-                    path: dir.to_path_buf(),
-                    message: "is not a directory".into(),
-                });
+                // A mistyped --project is a usage error, not a failing disk.
+                return Err(Error::usage(format!(
+                    "--project {}: no such directory",
+                    dir.display()
+                )));
             }
             Ok(dir.join(".env"))
         }

@@ -358,3 +358,66 @@ fn from_pem_refuses_what_supabase_cannot_use_without_echoing_it() {
         }
     }
 }
+
+/// Issue 11's rough edges of `generate`: conflicting flags are errors, `--out` is checked
+/// before a key is made, and a converted key gets the same kid every time.
+#[test]
+fn conflicting_flags_fail_and_a_converted_key_keeps_a_stable_kid() {
+    Test::new()
+        .args(["generate", "--alg", "ES256", "--rsa-bits", "3072"])
+        .status(2)
+        .stderr_has("--rsa-bits")
+        .run();
+    Test::new()
+        .args(["generate", "--kid", "k1", "--kid-format", "thumbprint"])
+        .status(2)
+        .run();
+    Test::new()
+        .args([
+            "generate",
+            "--alg",
+            "ES256",
+            "--format",
+            "pem",
+            "--out",
+            "/nonexistent/keys",
+        ])
+        .status(2)
+        .stderr_has("no such directory")
+        .run();
+    // A PEM converted twice: the same kid (its thumbprint).
+    let p = Project::new();
+    let pem = Test::new()
+        .args(["generate", "--alg", "ES256", "--format", "pem"])
+        .run()
+        .stdout;
+    let private = pem
+        .split("-----BEGIN PUBLIC KEY-----")
+        .next()
+        .unwrap()
+        .to_owned();
+    p.write("key.pem", &private);
+    let kid = |format: &str| -> String {
+        let out = Test::new()
+            .arg("generate")
+            .arg("--from-pem")
+            .arg(p.file("key.pem"))
+            .args(["--format", format])
+            .run();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["kid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(kid("jwk"), kid("public-jwk"), "same key in, same kid out");
+    // A private JWK from stdin keeps its kid; its public half is printed.
+    let jwk = Test::new()
+        .args(["generate", "--alg", "ES256", "--kid", "my-key"])
+        .run()
+        .stdout;
+    let out = Test::new()
+        .args(["generate", "--from-pem", "-", "--format", "public-jwk"])
+        .stdin(jwk)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["kid"], "my-key");
+    assert!(v.get("d").is_none(), "public only");
+}

@@ -879,3 +879,89 @@ fn images_too_old_for_asymmetric_keys_are_refused_at_step_one() {
         .run();
     assert_eq!(p.phase(T0), "dual-verify");
 }
+
+/// Issue 11's rough edges of `migrate`: a dry run of the revocation previews the step and
+/// says consent is needed; the service_role key is never handed to clients; a mistyped
+/// `--project` is a usage error; durations read as people say them.
+#[test]
+fn dry_run_previews_the_revocation_and_the_handout_names_who_gets_which_key() {
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
+    p.migrate(at(21)).run();
+    let env = p.read(".env");
+    p.migrate(at(21 + 81))
+        .arg("--dry-run")
+        .stdout_has("re-mint the anon key")
+        .stderr_has("this step needs consent")
+        .stderr_has("--remint-api-keys")
+        .run();
+    assert_eq!(p.read(".env"), env, "a dry run writes nothing");
+    let out = p
+        .migrate(at(21 + 81))
+        .arg("--remint-api-keys")
+        .stdout_has("server-side code only")
+        .run();
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.contains("service_role") && l.contains("mobile apps")),
+        "{}",
+        out.stdout
+    );
+    Test::new()
+        .args(["migrate", "status", "--project", "/nonexistent/project"])
+        .no_project()
+        .status(2)
+        .stderr_has("no such directory")
+        .run();
+    // A wait of days reads in days.
+    let q = Project::fixture("upstream-2026-02");
+    q.write(
+        ".env",
+        format!(
+            "{}JWT_EXPIRY=1728000\n",
+            q.read(".env").replace("JWT_EXPIRY=3600\n", "")
+        ),
+    );
+    q.migrate(T0).run();
+    q.migrate(at(21)).run();
+    q.migrate(at(30))
+        .arg("--remint-api-keys")
+        .status(3)
+        .stderr_has("20 days")
+        .run();
+}
+
+/// At a terminal, each question is answered on Enter: `y⏎y⏎` answers the consent question
+/// and the confirmation, one each (a single-keystroke prompt took the `⏎` as the next "no").
+#[test]
+fn prompts_answer_on_enter_at_a_terminal() {
+    let p = Project::fixture("upstream-2026-02");
+    p.migrate(T0).run();
+    p.migrate(at(21)).run();
+    let command = format!(
+        "KEYCTL_NOW={} {} migrate --project {}",
+        at(21 + 81),
+        crate::support::keyctl_bin().display(),
+        p.path().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs keyctl on a pseudo-terminal");
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        // Answer each prompt once it is there.
+        for _ in 0..2 {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            stdin.write_all(b"y\n").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(p.phase(at(21 + 82)), "revoked", "{text}");
+}
