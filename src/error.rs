@@ -238,6 +238,19 @@ pub enum Refusal {
 }
 
 impl Error {
+    /// The kind of error, as JSON output names it: `usage`, `bad_input`, `refused`, `io`,
+    /// `problems`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage { .. } => "usage",
+            Error::BadInput { .. } => "bad_input",
+            Error::Refused(_) => "refused",
+            Error::Io { .. } => "io",
+            Error::Problems { .. } => "problems",
+        }
+    }
+
     /// The process exit code for this error.
     #[must_use]
     pub fn code(&self) -> u8 {

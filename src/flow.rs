@@ -105,6 +105,8 @@ pub(crate) struct Mode {
     pub dry_run: bool,
     /// After writing, run the restart and confirm the containers run the new values.
     pub restart: bool,
+    /// Report as JSON on stdout (the plan and diff go to stderr).
+    pub json: bool,
 }
 
 enum Looked {
@@ -142,7 +144,7 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         Looked::Ask => unreachable!("consent is asked for under the lock"),
         Looked::Plan(plan) => plan,
     };
-    show(&project, &plan);
+    show(&project, &plan, mode.json);
     if mode.dry_run {
         ui::note("dry run: nothing was written");
         return Ok(());
@@ -157,7 +159,11 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         &plan.backup_dir,
         now,
     )?;
-    ui::out(&report(&project, &plan));
+    if mode.json {
+        ui::out(&report_json(&project, &plan).to_string());
+    } else {
+        ui::out(&report(&project, &plan));
+    }
     if mode.restart
         && let Some(r) = &plan.restart
     {
@@ -198,7 +204,11 @@ fn look(
     };
     match decision {
         Decision::Nothing(line) => {
-            ui::out(&line);
+            if mode.json {
+                ui::out(&serde_json::json!({"done": false, "nothing_to_do": line}).to_string());
+            } else {
+                ui::out(&line);
+            }
             Ok(Looked::Finished)
         }
         Decision::Apply(plan) => Ok(Looked::Plan(plan)),
@@ -206,7 +216,7 @@ fn look(
 }
 
 /// The plan, the redacted diff and the warnings.
-fn show(project: &Project, plan: &Plan) {
+fn show(project: &Project, plan: &Plan, json: bool) {
     let mut text = format!("{}\n", plan.title);
     for line in &plan.summary {
         text.push_str(&format!("  - {line}\n"));
@@ -218,7 +228,11 @@ fn show(project: &Project, plan: &Plan) {
         text.push('\n');
         text.push_str(&shown);
     }
-    ui::out(&text);
+    if json {
+        ui::err_out(&text);
+    } else {
+        ui::out(&text);
+    }
     for w in &plan.warnings {
         ui::warn(w);
     }
@@ -251,6 +265,27 @@ fn offer_private_mode(project: &Project, mode: Mode) -> Result<()> {
         ui::note("mode set to 600");
     }
     Ok(())
+}
+
+/// What was done, as JSON: the step, the files written, the backup, the services to restart
+/// (verifiers first), what to do afterwards and next.
+fn report_json(project: &Project, plan: &Plan) -> serde_json::Value {
+    let restart = plan.restart.as_ref().map(|r| {
+        serde_json::json!({"verifiers": r.verifiers, "others": r.others, "command": project
+            .compose_if_present()
+            .ok()
+            .flatten()
+            .map(|c| change::restart_command(c, &project.env_path, &r.verifiers, &r.others))})
+    });
+    serde_json::json!({
+        "done": true,
+        "step": plan.step,
+        "files": plan.files.iter().filter(|f| f.changes()).map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+        "backup": plan.backup_dir.display().to_string(),
+        "restart": restart,
+        "afterwards": plan.afterwards,
+        "next": plan.next,
+    })
 }
 
 /// What was done, what to restart, what to do next.

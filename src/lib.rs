@@ -52,7 +52,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // One way to ask for JSON everywhere: `--json` (or `--format json`); errors then come as
+    // JSON on stderr too.
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--json" || a == "--format=json");
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -60,7 +67,11 @@ where
             } else {
                 error::exit::OK
             };
-            let _ = e.print();
+            if json && e.use_stderr() {
+                ui::error_json(code, "usage", &e.to_string());
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(code);
         }
     };
@@ -68,7 +79,11 @@ where
         Ok(()) => ExitCode::from(error::exit::OK),
         Err(e) => {
             if !matches!(e, error::Error::Problems { .. }) {
-                ui::error(&e.to_string());
+                if json {
+                    ui::error_json(e.code(), e.kind(), &e.to_string());
+                } else {
+                    ui::error(&e.to_string());
+                }
             }
             ExitCode::from(e.code())
         }

@@ -92,6 +92,18 @@ pub(crate) fn error(text: &str) {
     tagged("error:", "1;31", text);
 }
 
+/// An error as one JSON object on stderr (when the command was asked for JSON):
+/// `{"error": {"exit": 3, "kind": "refused", "message": "…"}}`.
+pub(crate) fn error_json(exit: u8, kind: &str, message: &str) {
+    let v = serde_json::json!({"error": {"exit": exit, "kind": kind, "message": clean(message.trim_end())}});
+    let _ = writeln!(io::stderr(), "{v}");
+}
+
+/// Text on stderr as it is (the human plan when stdout carries JSON).
+pub(crate) fn err_out(text: &str) {
+    let _ = write!(io::stderr(), "{text}");
+}
+
 /// A warning line: `warning: …`.
 pub(crate) fn warn(text: &str) {
     tagged("warning:", "1;33", text);

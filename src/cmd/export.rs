@@ -376,6 +376,7 @@ impl ImportArgs {
             yes: self.yes,
             dry_run: self.dry_run,
             restart: self.restart,
+            json: false,
         };
         flow::run(&loc, mode, &mut restore)
     }

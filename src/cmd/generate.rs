@@ -59,6 +59,9 @@ pub(crate) struct GenerateArgs {
     /// Output form [default: jwk].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Shorthand for --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Write files into this directory instead of printing (private files get mode 0600).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -106,7 +109,11 @@ impl GenerateArgs {
     /// Bad input (exit 2), an existing output file (exit 3), I/O (exit 4).
     pub(crate) fn run(self) -> Result<()> {
         let mut alg = self.alg;
-        let mut format = self.format;
+        let mut format = if self.json {
+            Some(Format::Json)
+        } else {
+            self.format
+        };
         if alg.is_none() && self.from_pem.is_none() && ui::interactive() {
             let i = ui::select("Algorithm", &ALG_CHOICES, 0)
                 .ok_or_else(|| Error::usage("cancelled"))?;

@@ -55,6 +55,9 @@ pub(crate) struct JwksArgs {
     /// Output form.
     #[arg(long, value_enum, default_value_t = JwksFormat::Env)]
     pub format: JwksFormat,
+    /// Shorthand for --format json.
+    #[arg(long)]
+    pub json: bool,
     /// With --project: print JWT_KEYS (private keys) too.
     #[arg(long)]
     pub private: bool,
@@ -92,6 +95,7 @@ impl JwksArgs {
                 yes: self.yes,
                 dry_run: self.dry_run,
                 restart: self.restart,
+                json: self.json,
             };
             return flow::run(&self.locator(), mode, &mut JwksRepair);
         }
@@ -118,6 +122,15 @@ impl JwksArgs {
 
     fn load(&self) -> Result<Project> {
         Project::load(&self.locator(), clock::now()?)
+    }
+
+    /// The output form: `--json` is `--format json`.
+    fn output(&self) -> JwksFormat {
+        if self.json {
+            JwksFormat::Json
+        } else {
+            self.format
+        }
     }
 
     fn check_project(&self) -> Result<()> {
@@ -176,7 +189,7 @@ impl JwksArgs {
             vars.push(("JWT_KEYS", text.to_owned()));
         }
         vars.push(("JWT_JWKS", jwks));
-        print_vars(&vars, self.format)
+        print_vars(&vars, self.output())
     }
 
     fn build_from_files(&self) -> Result<()> {
@@ -223,7 +236,7 @@ impl JwksArgs {
         if !problems.is_empty() {
             return Err(keyset::as_error(&problems));
         }
-        print_vars(&[("JWT_KEYS", private), ("JWT_JWKS", jwks)], self.format)
+        print_vars(&[("JWT_KEYS", private), ("JWT_JWKS", jwks)], self.output())
     }
 
     fn pick_signer(&self, keys: &[(Material, Option<String>, bool)]) -> Result<usize> {

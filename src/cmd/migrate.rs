@@ -71,6 +71,9 @@ enum Action {
     Plan {
         #[command(flatten)]
         project: ProjectArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Put back the compose lines that feed JWT_KEYS/JWT_JWKS (after an upgrade replaced the compose file); no key changes.
     Rewire {
@@ -96,7 +99,7 @@ impl MigrateArgs {
     pub(crate) fn run(self) -> Result<()> {
         match self.action {
             Some(Action::Status { project, json }) => status(&project, json),
-            Some(Action::Plan { project }) => route(&project),
+            Some(Action::Plan { project, json }) => route(&project, json),
             Some(Action::Rewire { project, write }) => flow::run(
                 &project.locator(),
                 write.mode(),
@@ -283,7 +286,7 @@ fn status(args: &ProjectArgs, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-fn route(args: &ProjectArgs) -> Result<()> {
+fn route(args: &ProjectArgs, as_json: bool) -> Result<()> {
     let project = load(args)?;
     project.compose_to_edit()?;
     let snap = project.snapshot()?;
@@ -304,14 +307,30 @@ fn route(args: &ProjectArgs) -> Result<()> {
         Phase::DualVerify => 1,
         Phase::Switched => 2,
     };
+    let blocked: Vec<String> = if snap.phase == Phase::Revoked {
+        Vec::new()
+    } else {
+        crate::migrate::blockers(&project, &snap, false)
+            .into_iter()
+            .map(|b| b.error.to_string())
+            .collect()
+    };
+    if as_json {
+        let v = json!({
+            "phase": snap.phase.as_str(),
+            "complete": snap.phase == Phase::Revoked,
+            "blocked": blocked,
+            "steps": steps.iter().skip(start).map(|(phase, what)| json!({"to": phase.as_str(), "what": what})).collect::<Vec<Value>>(),
+        });
+        ui::out(&serde_json::to_string_pretty(&v).expect("JSON renders"));
+        return Ok(());
+    }
     let mut text = format!("phase now: {}\n", snap.phase);
     if snap.phase == Phase::Revoked {
-        text.push_str("the migration is complete; the route below is the next rotation\n");
+        text.push_str("the migration is complete; the route below is the next rotation (keyctl rotate starts it)\n");
     }
-    if snap.phase != Phase::Revoked {
-        for b in crate::migrate::blockers(&project, &snap, false) {
-            text.push_str(&format!("blocked: {}\n", b.error));
-        }
+    for b in &blocked {
+        text.push_str(&format!("blocked: {b}\n"));
     }
     for (i, (phase, what)) in steps.iter().enumerate().skip(start) {
         text.push_str(&format!("{}. -> {phase}: {what}\n", i + 1 - start));

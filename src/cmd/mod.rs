@@ -68,6 +68,9 @@ pub(crate) struct ApplyArgs {
     /// After writing, restart the services whose inputs changed (docker compose, verifiers first, Auth last), wait until they run and confirm they run the new values.
     #[arg(long)]
     pub restart: bool,
+    /// Report as JSON on stdout (the plan and the diff go to stderr; errors as JSON too).
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl ApplyArgs {
@@ -78,6 +81,7 @@ impl ApplyArgs {
             yes: self.yes,
             dry_run: self.dry_run,
             restart: self.restart,
+            json: self.json,
         }
     }
 }
@@ -94,6 +98,9 @@ pub(crate) struct WriteArgs {
     /// After writing, restart the services whose inputs changed (docker compose, verifiers first, Auth last), wait until they run and confirm they run the new values.
     #[arg(long)]
     pub restart: bool,
+    /// Report as JSON on stdout (the plan and the diff go to stderr; errors as JSON too).
+    #[arg(long)]
+    pub json: bool,
     /// Skip a wait that is not over (prints a warning).
     #[arg(long)]
     pub force: bool,
@@ -113,6 +120,7 @@ impl WriteArgs {
             yes: self.yes,
             dry_run: self.dry_run,
             restart: self.restart,
+            json: self.json,
         }
     }
 

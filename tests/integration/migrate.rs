@@ -965,3 +965,48 @@ fn prompts_answer_on_enter_at_a_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(p.phase(at(21 + 82)), "revoked", "{text}");
 }
+
+/// One way to ask for JSON: `--json`; errors then come as one JSON object on stderr.
+#[test]
+fn json_everywhere_and_json_errors() {
+    let p = Project::fixture("upstream-2026-02");
+    let v = p.keyctl(["migrate", "plan", "--json"]).now(T0).run().json();
+    assert_eq!(v["phase"], "legacy");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 3);
+    let out = Test::new()
+        .args([
+            "migrate",
+            "status",
+            "--json",
+            "--project",
+            "/nonexistent/project",
+        ])
+        .no_project()
+        .status(2)
+        .run();
+    let e: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(e["error"]["exit"], 2);
+    assert_eq!(e["error"]["kind"], "usage");
+    let applied = p
+        .keyctl(["migrate", "--yes", "--json"])
+        .now(T0)
+        .run()
+        .json();
+    assert_eq!(applied["done"], true);
+    assert_eq!(applied["step"], "dual-verify");
+    assert!(applied["restart"]["verifiers"].as_array().unwrap().len() >= 4);
+    let out = p
+        .keyctl(["migrate", "--yes", "--json"])
+        .now(at(5))
+        .status(3)
+        .run();
+    let e: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "refused");
+    let key = Test::new().args(["generate", "--json"]).run().json();
+    assert!(key["kid"].is_string());
+    let sets = p.keyctl(["jwks", "--json"]).run().json();
+    assert!(
+        sets["JWT_JWKS"].is_object() || sets["JWT_JWKS"].is_string(),
+        "{sets:#}"
+    );
+}
