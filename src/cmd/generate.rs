@@ -134,10 +134,10 @@ impl GenerateArgs {
         if let Some(dir) = &self.out
             && !fsio::is_dir(dir)
         {
-            return Err(Error::bad(
-                dir.display().to_string(),
-                "--out: no such directory (create it first; keyctl does not guess where keys go)",
-            ));
+            return Err(Error::Io {
+                path: dir.clone(),
+                message: "--out: no such directory (create it first; keyctl does not guess where keys go); no key was generated".into(),
+            });
         }
         let mut kept_kid = None;
         let material = match &self.from_pem {

@@ -157,6 +157,30 @@ impl EnvFile {
         })
     }
 
+    /// A variable assigned twice with different values: `(name, first line, later line)`.
+    /// Compose takes the last, another reader of the file may take the first: which one the
+    /// services run is a guess.
+    #[must_use]
+    pub fn conflicting_assignment(&self) -> Option<(&str, usize, usize)> {
+        let entries: Vec<(&Entry, usize)> = self
+            .lines
+            .iter()
+            .filter_map(|l| match &l.kind {
+                LineKind::Entry(e) => Some((e, l.number)),
+                _ => None,
+            })
+            .collect();
+        for (i, (later, n)) in entries.iter().enumerate() {
+            if let Some((_, first)) = entries[..i]
+                .iter()
+                .find(|(e, _)| e.key == later.key && e.value != later.value)
+            {
+                return Some((later.key.as_str(), *first, *n));
+            }
+        }
+        None
+    }
+
     /// The document text; for an unmodified document, exactly the parsed input.
     #[must_use]
     pub fn render(&self) -> &str {
@@ -410,6 +434,15 @@ mod tests {
         ] {
             assert_eq!(EnvFile::parse(text).unwrap().render(), text);
         }
+    }
+
+    #[test]
+    fn a_variable_set_twice_differently_names_both_lines() {
+        let f = EnvFile::parse("A=1\nB=2\nA=3\n").unwrap();
+        assert_eq!(f.conflicting_assignment(), Some(("A", 1, 3)));
+        // The same value twice is harmless.
+        let f = EnvFile::parse("A=1\nA=1\n").unwrap();
+        assert_eq!(f.conflicting_assignment(), None);
     }
 
     #[test]

@@ -147,6 +147,14 @@ impl Project {
         let text = fsio::read_text(&env_path)?;
         let env = EnvFile::parse(&text)
             .map_err(|e| Error::bad(format!("{}:{}", env_path.display(), e.line), e.message))?;
+        if let Some((key, first, later)) = env.conflicting_assignment() {
+            return Err(Error::bad(
+                format!("{}:{later}", env_path.display()),
+                format!(
+                    "{key} is set twice with different values (lines {first} and {later}); docker compose uses the last, other readers the first. Keep one"
+                ),
+            ));
+        }
         let paths = Paths::for_env(&env_path);
         let compose_path = compose_path(&env_path, loc.compose_file.as_deref()).ok();
         let roles = assigned_roles(&env_path, &loc.services)?;

@@ -382,7 +382,7 @@ fn conflicting_flags_fail_and_a_converted_key_keeps_a_stable_kid() {
             "--out",
             "/nonexistent/keys",
         ])
-        .status(2)
+        .status(4)
         .stderr_has("no such directory")
         .run();
     // A PEM converted twice: the same kid (its thumbprint).
