@@ -70,10 +70,12 @@ pub(crate) fn redact_env_line(line: &str) -> String {
     let Some(crate::envfile::LineKind::Entry(e)) = doc.lines().first().map(|l| &l.kind) else {
         return line.to_owned();
     };
-    if !is_secret_name(&e.key) {
+    let value = e.value.clone().unwrap_or_default();
+    // By content too: a value that carries a credential is redacted whatever its name
+    // (`DATABASE_URL=postgres://user:password@…`, a JWT, a long random string).
+    if !is_secret_name(&e.key) && !looks_secret(&value) {
         return line.to_owned();
     }
-    let value = e.value.clone().unwrap_or_default();
     let summary = describe_secret(&e.key, &value);
     let raw = doc.raw_value(e);
     line.replacen(raw, &summary, 1)
@@ -130,6 +132,60 @@ fn describe_secret(name: &str, value: &str) -> String {
     format!("<redacted, {} characters>", value.chars().count())
 }
 
+/// Whether a value carries a credential by its content: a URL with a password, a JWT, or a
+/// long run of random-looking characters (40 or more, mixed letters and digits).
+fn looks_secret(value: &str) -> bool {
+    if let Some((_, rest)) = value.split_once("://")
+        && let Some((userinfo, _)) = rest.split_once('@')
+        && userinfo.contains(':')
+    {
+        return true;
+    }
+    if jws::decode(value).is_ok() {
+        return true;
+    }
+    value
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/' | '=')))
+        .any(|w| {
+            w.len() >= 40
+                && w.chars().any(|c| c.is_ascii_digit())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+                && w.chars().any(|c| c.is_ascii_uppercase())
+        })
+}
+
+/// A compose (or other YAML) line with credentials redacted: JWT-shaped words, the value of
+/// an `environment:` entry whose name or content is secret (`KEY: value`, `- KEY=value`), and
+/// the password of a URL.
+#[must_use]
+pub(crate) fn redact_yaml_line(line: &str) -> String {
+    let line = redact_tokens(line);
+    let trimmed = line.trim_start();
+    let item = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+    let split = item
+        .split_once(": ")
+        .or_else(|| item.split_once('='))
+        .filter(|(k, _)| {
+            let k = k.trim();
+            k.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if let Some((key, value)) = split {
+        let v = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        if !v.is_empty() && !v.contains('$') && (is_secret_name(key.trim()) || looks_secret(v)) {
+            let at = line.len() - value.len();
+            return format!(
+                "{}<redacted, {} characters>",
+                &line[..at],
+                v.chars().count()
+            );
+        }
+    }
+    line
+}
+
 /// A line with every JWT-shaped word (an API key in Kong's declarative file) replaced by
 /// `<redacted JWT>`.
 #[must_use]
@@ -176,7 +232,7 @@ pub(crate) fn diff(changes: &[FileChange]) -> String {
                 let shown = if c.is_env {
                     redact_env_line(text)
                 } else {
-                    redact_tokens(text)
+                    redact_yaml_line(text)
                 };
                 out.push_str(&format!("{sign}{shown}\n"));
             }
@@ -490,6 +546,29 @@ pub(crate) fn validate_env(after: &EnvFile, secret: Option<&str>) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_goes_by_content_too() {
+        let url = redact_env_line("DATABASE_URL=postgres://app:hunter2-pw@db:5432/postgres");
+        assert!(!url.contains("hunter2"), "{url}");
+        assert_eq!(
+            redact_env_line("SITE_URL=http://localhost:3000"),
+            "SITE_URL=http://localhost:3000"
+        );
+        let yaml =
+            redact_yaml_line("      GOTRUE_JWT_SECRET: a-literal-secret-in-the-compose-file-0123");
+        assert!(!yaml.contains("literal-secret"), "{yaml}");
+        let list = redact_yaml_line("      - DB_URL=postgres://u:p4ss@h/db");
+        assert!(!list.contains("p4ss"), "{list}");
+        assert_eq!(
+            redact_yaml_line("      PGRST_JWT_SECRET: ${JWT_JWKS}"),
+            "      PGRST_JWT_SECRET: ${JWT_JWKS}"
+        );
+        assert_eq!(
+            redact_yaml_line("    image: kong:2.8.1"),
+            "    image: kong:2.8.1"
+        );
+    }
 
     #[test]
     fn redaction_hides_values_but_says_what_they_are() {
