@@ -52,17 +52,31 @@ fn colour() -> bool {
     io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// `text` with every control character escaped (`\n`, `\u{1b}`, …), so a value from a
-/// file or a token (a kid, a claim) can neither break a one-line message nor drive the
-/// terminal.
+/// `text` with every control character escaped (`\n`, `\u{1b}`, …), and the Unicode line
+/// and paragraph separators and bidirectional controls too, so a value from a file or a token
+/// (a kid, a claim) can neither break a one-line message, nor drive the terminal, nor make a
+/// line read differently from what it holds.
 #[must_use]
 pub(crate) fn clean(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{061C}'
+                    | '\u{200E}'
+                    | '\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !text.chars().any(unsafe_char) {
         return text.to_owned();
     }
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if unsafe_char(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -208,4 +222,17 @@ pub(crate) fn with_progress<T: Send>(
         let _ = tx.send(());
         result
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn clean_escapes_what_could_forge_a_line_or_drive_the_terminal() {
+        assert_eq!(clean("kid-1"), "kid-1");
+        assert_eq!(clean("a\nb\r\u{1b}[2J"), "a\\nb\\r\\u{1b}[2J");
+        assert_eq!(clean("x\u{2028}y\u{202e}z"), "x\\u{2028}y\\u{202e}z");
+        assert_eq!(clean("r\u{f4}le \u{e9}"), "r\u{f4}le \u{e9}");
+    }
 }

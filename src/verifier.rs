@@ -1,8 +1,15 @@
 //! How each Supabase service verifies a token, computed from what that service really reads:
-//! its compose `environment` resolved against `.env`. A verdict says which key accepted the
-//! token or exactly why it was rejected, and for a bad signature, which known-but-untrusted
-//! key did sign it (a revoked key, a retired secret, a value the service has a stale copy
-//! of). Pure: callers load the files.
+//! its compose `environment` resolved against `.env`, and its image's version. A verdict says
+//! which key accepted the token or exactly why it was rejected, and for a bad signature,
+//! which known-but-untrusted key did sign it (a revoked key, a retired secret, a value the
+//! service has a stale copy of). Pure: callers load the files.
+//!
+//! Each service is modelled on its own source (docs/VERIFIER.md): how it picks a key from the
+//! header (`keys`), and which claim types and clock leeway it accepts (`claims`). They
+//! differ, so one service may accept what another rejects.
+
+mod claims;
+mod keys;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -15,7 +22,8 @@ use crate::jws::Decoded;
 use crate::key::{Alg, Material};
 use crate::keyset;
 
-/// Clock skew every verifier tolerates on `exp`/`nbf`/`iat`.
+/// The most clock skew any service tolerates on `exp`/`nbf`/`iat`: PostgREST's 30 s. The
+/// others allow none; [`View::leeway`] is each service's own.
 pub(crate) const SKEW: SignedDuration = SignedDuration::from_secs(30);
 
 /// One service's verification setup.
@@ -35,6 +43,34 @@ pub struct View {
     pub source: String,
     /// Problems found while reading its configuration.
     pub problems: Vec<String>,
+    /// Its image's version (`v2.186.0` → `[2, 186, 0]`); `None` for `latest`, no tag or no
+    /// compose file, read as the newest behaviour.
+    pub version: Option<[u64; 3]>,
+    /// Auth's `GOTRUE_JWT_KEY_ID` (empty when unset): a token with this kid is checked
+    /// against `GOTRUE_JWT_SECRET`.
+    pub key_id: String,
+    /// PostgREST's `PGRST_JWT_AUD`: the audience a token's `aud` must name, when set.
+    pub audience: Option<String>,
+}
+
+impl View {
+    /// Whether the service's image is at least `version` (an unknown version is the newest).
+    #[must_use]
+    pub(crate) fn at_least(&self, version: [u64; 3]) -> bool {
+        self.version.is_none_or(|v| v >= version)
+    }
+
+    /// The clock skew the service tolerates on `exp`, `nbf` and `iat`, in seconds: PostgREST
+    /// allows 30 s; Auth (golang-jwt without `WithLeeway`), Realtime (Joken), Storage and Edge
+    /// Functions (jose without `clockTolerance`) allow none.
+    #[must_use]
+    pub(crate) fn leeway(&self) -> i64 {
+        if self.role == Role::Rest {
+            SKEW.as_secs()
+        } else {
+            0
+        }
+    }
 }
 
 /// A key keyctl knows about but a service may not trust, for explaining bad signatures.
@@ -96,6 +132,27 @@ fn parse_set(text: &str) -> Option<Vec<Jwk>> {
     )
 }
 
+/// The version an image's tag names (`supabase/gotrue:v2.186.0`, `postgrest/postgrest:v14.5`,
+/// `…:v1.2.3-alpine`); `None` for `latest`, no tag, or a tag that is not a version. (The same
+/// reading as the image gate's.)
+fn image_version(image: &str) -> Option<[u64; 3]> {
+    let image = image.split('@').next().unwrap_or(image);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let (_, tag) = last.split_once(':')?;
+    let t = tag.strip_prefix('v').unwrap_or(tag);
+    let core = t.split(['-', '+', '_']).next().unwrap_or(t);
+    let mut out = [0u64; 3];
+    let mut parts = core.split('.');
+    for (i, slot) in out.iter_mut().enumerate() {
+        match parts.next() {
+            Some(p) => *slot = p.parse().ok()?,
+            None if i > 0 => break,
+            None => return None,
+        }
+    }
+    parts.next().is_none().then_some(out)
+}
+
 fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
     let mut algs: Vec<Alg> = Vec::new();
     for k in keys {
@@ -134,6 +191,9 @@ pub(crate) fn views(
             algs: Vec::new(),
             source: String::new(),
             problems: Vec::new(),
+            version: service.image.as_deref().and_then(image_version),
+            key_id: String::new(),
+            audience: None,
         };
         let secret = |v: Option<String>| {
             v.filter(|s| !s.is_empty())
@@ -154,10 +214,18 @@ pub(crate) fn views(
             Role::Auth => {
                 jwks_from(&mut view, "GOTRUE_JWT_KEYS");
                 view.secret = secret(read("GOTRUE_JWT_SECRET"));
+                view.key_id = read("GOTRUE_JWT_KEY_ID").unwrap_or_default();
+                // envconfig splits the list on commas and keeps each name as written: a value
+                // that is set but blank is an empty list, under which Auth accepts nothing.
+                // (Either spelling is read, whatever the image: the stricter reading.)
                 let methods =
                     read("GOTRUE_JWT_VALID_METHODS").or_else(|| read("GOTRUE_JWT_VALIDMETHODS"));
-                view.algs = match methods.filter(|m| !m.trim().is_empty()) {
-                    Some(m) => m.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
+                view.algs = match methods {
+                    Some(m) if m.trim().is_empty() => Vec::new(),
+                    Some(m) => m
+                        .split(',')
+                        .filter_map(|a| Alg::ALL.into_iter().find(|x| x.as_str() == a))
+                        .collect(),
                     None if view.keys.is_empty() => vec![Alg::Hs256],
                     None => algs_of(&view.keys),
                 };
@@ -167,6 +235,7 @@ pub(crate) fn views(
             }
             Role::Rest => {
                 let value = read("PGRST_JWT_SECRET").unwrap_or_default();
+                view.audience = read("PGRST_JWT_AUD").filter(|a| !a.is_empty());
                 let base64 = read("PGRST_JWT_SECRET_IS_BASE64")
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"));
                 match parse_set(&value) {
@@ -215,7 +284,11 @@ pub(crate) fn views(
                 if view.secret.is_some() && !view.algs.contains(&Alg::Hs256) {
                     view.algs.push(Alg::Hs256);
                 }
-                if role == Role::Functions {
+                // Edge Functions verify only HS256, ES256 and RS256; Realtime names EdDSA's
+                // signer only from v2.125.1 (before, "Ed25519" and "Ed448" alone).
+                if role == Role::Functions
+                    || (role == Role::Realtime && !view.at_least([2, 125, 1]))
+                {
                     view.algs.retain(|a| *a != Alg::EdDsa);
                 }
                 if view.source.is_empty() {
@@ -285,9 +358,34 @@ pub(crate) fn expected_views(env: &EnvFile) -> Vec<View> {
             algs,
             source: "expected wiring (no compose file)".into(),
             problems: Vec::new(),
+            version: None,
+            key_id: String::new(),
+            audience: None,
         });
     }
     out
+}
+
+/// A JSON value's type, as a message names it.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON value as a message quotes it, cut at 40 characters.
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
 }
 
 fn label(k: &Jwk) -> String {
@@ -337,7 +435,8 @@ impl SigCache {
 }
 
 /// [`verify`] sharing signature checks across the services through `cache` (one cache per
-/// token).
+/// token). The checks run in the order the services run them: the header, the algorithm, the
+/// key the header leads to and its signature, then the claims.
 #[must_use]
 pub(crate) fn verify_cached(
     view: &View,
@@ -347,15 +446,20 @@ pub(crate) fn verify_cached(
     role: Option<&str>,
     cache: &mut SigCache,
 ) -> Verdict {
+    if let Some(verdict) = keys::header_verdict(view, token) {
+        return verdict;
+    }
     let alg = match accepted_alg(view, token, known) {
         Ok(alg) => alg,
         Err(verdict) => return verdict,
     };
-    let key = match verifying_key(view, token, alg, known, cache) {
+    let key = match keys::verifying_key(view, token, alg, known, cache) {
         Ok(key) => key,
         Err(verdict) => return verdict,
     };
-    claims_verdict(token, now, role).unwrap_or(Verdict::Valid { key })
+    claims::verdict(view, token, now)
+        .or_else(|| role_verdict(token, role))
+        .unwrap_or(Verdict::Valid { key })
 }
 
 /// Who signed with `alg` among the keys keyctl knows, for "it was signed with …".
@@ -368,10 +472,14 @@ fn signed_with(known: &[Known], token: &Decoded<'_>, alg: Alg) -> String {
         })
 }
 
-/// The token's algorithm, when the service accepts it.
+/// The token's algorithm, when the service accepts it. Every service compares `alg` as
+/// written (`hs256` is no algorithm).
 fn accepted_alg(view: &View, token: &Decoded<'_>, known: &[Known]) -> Result<Alg, Verdict> {
     let Some(alg_name) = token.alg() else {
-        return Err(Verdict::reject("malformed", "the header has no alg"));
+        return Err(Verdict::reject(
+            "malformed",
+            "the header has no alg (or it is not a string)",
+        ));
     };
     if alg_name.eq_ignore_ascii_case("none") {
         return Err(Verdict::reject(
@@ -379,7 +487,7 @@ fn accepted_alg(view: &View, token: &Decoded<'_>, known: &[Known]) -> Result<Alg
             "alg \"none\": unsigned tokens are never accepted",
         ));
     }
-    let Ok(alg) = alg_name.parse::<Alg>() else {
+    let Some(alg) = Alg::ALL.into_iter().find(|a| a.as_str() == alg_name) else {
         return Err(Verdict::reject(
             "alg_not_accepted",
             format!("alg {alg_name} is not one Supabase uses"),
@@ -409,131 +517,19 @@ fn accepted_alg(view: &View, token: &Decoded<'_>, known: &[Known]) -> Result<Alg
     Ok(alg)
 }
 
-/// The key of the service that verifies the token's signature (its label).
-fn verifying_key(
-    view: &View,
-    token: &Decoded<'_>,
-    alg: Alg,
-    known: &[Known],
-    cache: &mut SigCache,
-) -> Result<String, Verdict> {
-    let verified_by: Option<String> = match token.kid() {
-        Some(kid) => {
-            let Some(key) = view.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
-                let have: Vec<String> = view.keys.iter().filter_map(|k| k.kid.clone()).collect();
-                let mut reason = format!(
-                    "unknown kid {kid}: {} knows {}",
-                    view.service,
-                    if have.is_empty() {
-                        "no kids (it is not wired to a JWKS)".into()
-                    } else {
-                        have.join(", ")
-                    }
-                );
-                if let Some(k) = known.iter().find(|k| k.kid.as_deref() == Some(kid)) {
-                    reason.push_str(&format!("; kid {kid} is {}", k.label));
-                }
-                return Err(Verdict::reject("unknown_kid", reason));
-            };
-            if key.material.alg() != alg {
-                return Err(Verdict::reject(
-                    "alg_mismatch",
-                    format!(
-                        "kid {kid} is an {} key but the token says {alg}",
-                        key.material.alg()
-                    ),
-                ));
-            }
-            cache.check(token, &key.material).then(|| label(key))
-        }
-        None => {
-            let mut found = None;
-            if alg == Alg::Hs256
-                && let Some(secret) = &view.secret
-                && cache.check(token, secret)
-            {
-                found = Some("the shared HS256 secret".to_owned());
-            }
-            // Auth verifies kid-less tokens only with GOTRUE_JWT_SECRET; the JWKS readers try
-            // every key of the token's algorithm.
-            if found.is_none() && view.role != Role::Auth {
-                found = view
-                    .keys
-                    .iter()
-                    .find(|k| k.material.alg() == alg && cache.check(token, &k.material))
-                    .map(label);
-            }
-            found
-        }
-    };
-    let Some(key) = verified_by else {
-        return Err(Verdict::reject(
-            "bad_signature",
+/// keyctl's own check (`--role`): the token's `role` claim.
+fn role_verdict(token: &Decoded<'_>, role: Option<&str>) -> Option<Verdict> {
+    let want = role?;
+    let got = token.claims.get("role").and_then(Value::as_str);
+    (got != Some(want)).then(|| {
+        Verdict::reject(
+            "wrong_role",
             format!(
-                "signature matches no key {} trusts ({}){}",
-                view.service,
-                view.source,
-                signed_with(known, token, alg)
+                "role is {}, expected {want}",
+                got.map_or("missing".into(), |g| format!("{g:?}"))
             ),
-        ));
-    };
-    Ok(key)
-}
-
-/// The claim checks after a good signature: `exp`, `nbf`, `iat` (with skew) and the role.
-fn claims_verdict(token: &Decoded<'_>, now: Timestamp, role: Option<&str>) -> Option<Verdict> {
-    let claim = |name: &str| token.claims.get(name).and_then(Value::as_i64);
-    let t = now.as_second();
-    if let Some(exp) = claim("exp")
-        && exp + SKEW.as_secs() < t
-    {
-        return Some(Verdict::reject(
-            "expired",
-            format!(
-                "expired at {} ({} ago; {}s of clock skew allowed)",
-                ts(exp),
-                crate::lifecycle::human(SignedDuration::from_secs(t - exp)),
-                SKEW.as_secs()
-            ),
-        ));
-    }
-    if let Some(nbf) = claim("nbf")
-        && nbf - SKEW.as_secs() > t
-    {
-        return Some(Verdict::reject(
-            "not_yet_valid",
-            format!(
-                "not valid before {} (in {})",
-                ts(nbf),
-                crate::lifecycle::human(SignedDuration::from_secs(nbf - t))
-            ),
-        ));
-    }
-    if let Some(iat) = claim("iat")
-        && iat - SKEW.as_secs() > t
-    {
-        return Some(Verdict::reject(
-            "not_yet_valid",
-            format!("issued in the future ({}): check the clocks", ts(iat)),
-        ));
-    }
-    if let Some(want) = role {
-        let got = token.claims.get("role").and_then(Value::as_str);
-        if got != Some(want) {
-            return Some(Verdict::reject(
-                "wrong_role",
-                format!(
-                    "role is {}, expected {want}",
-                    got.map_or("missing".into(), |g| format!("{g:?}"))
-                ),
-            ));
-        }
-    }
-    None
-}
-
-fn ts(secs: i64) -> String {
-    Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
+        )
+    })
 }
 
 #[cfg(test)]
@@ -555,6 +551,9 @@ mod tests {
             algs,
             source: "test".into(),
             problems: vec![],
+            version: None,
+            key_id: String::new(),
+            audience: None,
         }
     }
 
@@ -649,5 +648,43 @@ mod tests {
         )
         .unwrap();
         assert!(!verify(&v, &jws::decode(&t).unwrap(), now(), &[], None).is_valid());
+    }
+
+    #[test]
+    fn each_service_picks_its_key_its_own_way() {
+        let a = Material::generate(Alg::Es256, 0).unwrap();
+        let b = Material::generate(Alg::Es256, 0).unwrap();
+        let later = now().as_second() + 60;
+        let kidless = jws::sign(&a, None, &claims(later)).unwrap();
+        let with_kid = jws::sign(&a, Some("a"), &claims(later)).unwrap();
+        let code = |role: Role, keys: Vec<Jwk>, token: &str| match verify(
+            &view(keys, None, role),
+            &jws::decode(token).unwrap(),
+            now(),
+            &[],
+            None,
+        ) {
+            Verdict::Valid { .. } => "valid",
+            Verdict::Rejected { code, .. } => code,
+        };
+        let one = || vec![jwk(&a, "a")];
+        let two = || vec![jwk(&a, "a"), jwk(&b, "b")];
+        // A kid-less ES256 token: PostgREST tries every key, Edge Functions take the only one
+        // and refuse to choose between two, Realtime and Storage need the kid.
+        assert_eq!(code(Role::Rest, two(), &kidless), "valid");
+        assert_eq!(code(Role::Functions, one(), &kidless), "valid");
+        assert_eq!(code(Role::Functions, two(), &kidless), "unknown_kid");
+        assert_eq!(code(Role::Realtime, two(), &kidless), "unknown_kid");
+        assert_eq!(code(Role::Storage, two(), &kidless), "unknown_kid");
+        assert_eq!(code(Role::Auth, two(), &kidless), "unknown_kid");
+        for role in [
+            Role::Auth,
+            Role::Rest,
+            Role::Realtime,
+            Role::Storage,
+            Role::Functions,
+        ] {
+            assert_eq!(code(role, two(), &with_kid), "valid", "{role:?}");
+        }
     }
 }

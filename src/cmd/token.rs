@@ -2,7 +2,7 @@
 //! `keyctl token sign` (a test token from the current signing key) and `keyctl token remint`
 //! (API keys signed again where they live, through the write flow; see `fix::Remint`).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
@@ -20,8 +20,9 @@ use crate::project::Project;
 use crate::ui;
 use crate::verifier::{self, Known, Verdict, View};
 
-/// Longest line `token verify -` reads; longer ones are reported, not parsed.
-const MAX_LINE: usize = 64 * 1024;
+/// Longest line `token verify -` reads: the longest token keyctl decodes, and room for the
+/// blanks around it. A longer line is reported as one rejected input and skipped unread.
+const MAX_LINE: usize = jws::MAX_TOKEN_LEN + 1024;
 
 /// A service, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,8 +195,8 @@ impl TokenArgs {
 
 fn describe(d: &jws::Decoded<'_>) -> Value {
     json!({
-        "alg": d.alg(),
-        "kid": d.kid(),
+        "alg": d.header.get("alg"),
+        "kid": d.header.get("kid"),
         "role": d.claims.get("role"),
         "sub": d.claims.get("sub"),
         "exp": d.claims.get("exp"),
@@ -220,53 +221,49 @@ impl VerifyArgs {
         let known = project.known();
         let mut rejected = 0usize;
         let mut out = ui::output();
-        let mut check = |index: Option<usize>, token: &str, out: &mut dyn Write| -> Result<()> {
-            let (value, ok) = self.one(token.trim(), &views, &known, now, index);
+        let json = self.json;
+        let mut emit = |value: &Value, ok: bool, out: &mut dyn Write| -> Result<()> {
             if !ok {
                 rejected += 1;
             }
-            let text = if self.json {
+            let text = if json {
                 value.to_string()
             } else {
-                render_text(&value)
-                    .lines()
-                    .map(ui::clean)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                render_text(value)
             };
             writeln!(out, "{text}").map_err(|e| Error::io(std::path::Path::new("stdout"), &e))
         };
         if self.token == "-" {
             let mut reader = ui::input();
-            let mut line = Vec::new();
             let mut index = 0;
             loop {
-                line.clear();
-                let n = std::io::Read::take(&mut reader, MAX_LINE as u64 + 1)
-                    .read_until(b'\n', &mut line)
+                let line = read_line(&mut reader, MAX_LINE)
                     .map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
-                if n == 0 {
-                    break;
-                }
-                index += 1;
-                if line.len() > MAX_LINE && !line.ends_with(b"\n") {
-                    // Skip the rest of an over-long line.
-                    let mut rest = Vec::new();
-                    reader
-                        .read_until(b'\n', &mut rest)
-                        .map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
-                    line.truncate(MAX_LINE + 1);
-                }
-                let text = String::from_utf8_lossy(&line);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                if check(Some(index), &text, &mut out).is_err() {
+                let (value, ok) = match line {
+                    Line::End => break,
+                    Line::Text(bytes) => {
+                        index += 1;
+                        let text = String::from_utf8_lossy(&bytes);
+                        if text.trim().is_empty() {
+                            continue;
+                        }
+                        self.one(text.trim(), &views, &known, now, Some(index))
+                    }
+                    Line::TooLong => {
+                        index += 1;
+                        let reason = format!(
+                            "the line is longer than {MAX_LINE} bytes, so it is no token (skipped unread)"
+                        );
+                        (not_a_token(Some(index), &reason), false)
+                    }
+                };
+                if emit(&value, ok, &mut out).is_err() {
                     break; // a closed pipe: stop quietly
                 }
             }
         } else {
-            let _ = check(None, &self.token, &mut out);
+            let (value, ok) = self.one(self.token.trim(), &views, &known, now, None);
+            let _ = emit(&value, ok, &mut out);
         }
         let _ = out.flush();
         if rejected > 0 {
@@ -290,15 +287,17 @@ impl VerifyArgs {
         }
         let decoded = match jws::decode(token) {
             Ok(d) => d,
-            Err(e) => {
-                v.insert("valid".into(), json!(false));
-                v.insert("error".into(), json!({"code": "malformed", "reason": e.0}));
-                v.insert("results".into(), json!([]));
-                return (Value::Object(v), false);
-            }
+            Err(e) => return (not_a_token(index, &e.0), false),
         };
         v.insert("token".into(), describe(&decoded));
         let mut notes = Vec::new();
+        if let Some(kid) = decoded
+            .header
+            .get("kid")
+            .filter(|k| !k.is_string() && !k.is_null())
+        {
+            notes.push(format!("the header's kid is {kid}, not a string: each service reads that its own way (see each result)"));
+        }
         for h in ["jku", "jwk", "x5u", "x5c"] {
             if decoded.header.contains_key(h) {
                 notes.push(format!("the header carries {h}: no Supabase service follows it, and keyctl never fetches it"));
@@ -326,37 +325,103 @@ impl VerifyArgs {
     }
 }
 
+/// What `token verify` says about input that is no token.
+fn not_a_token(index: Option<usize>, reason: &str) -> Value {
+    let mut v = Map::new();
+    if let Some(i) = index {
+        v.insert("line".into(), json!(i));
+    }
+    v.insert("valid".into(), json!(false));
+    v.insert(
+        "error".into(),
+        json!({"code": "malformed", "reason": reason}),
+    );
+    v.insert("results".into(), json!([]));
+    Value::Object(v)
+}
+
+/// One line of stdin.
+enum Line {
+    /// The line's bytes, without its newline.
+    Text(Vec<u8>),
+    /// A line longer than the cap, consumed without being kept.
+    TooLong,
+    /// The end of the input.
+    End,
+}
+
+/// Reads one line of at most `cap` bytes. A longer line is consumed chunk by chunk up to its
+/// newline and never held: memory stays bounded whatever the input.
+fn read_line(reader: &mut impl BufRead, cap: usize) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let n = reader
+        .by_ref()
+        .take(cap as u64 + 1)
+        .read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Line::Text(line));
+    }
+    if line.len() <= cap {
+        return Ok(Line::Text(line)); // the last line, without a newline
+    }
+    drop(line);
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(Line::TooLong);
+        }
+        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(Line::TooLong);
+        }
+        let len = buf.len();
+        reader.consume(len);
+    }
+}
+
+/// The text form of one verdict. Every value that comes from the token (alg, kid, role, the
+/// reasons that quote them) is escaped before it is placed on its line, so a newline or an
+/// escape sequence in a token can neither add a line nor drive the terminal.
 fn render_text(v: &Value) -> String {
+    let s = |v: &Value| match v {
+        Value::String(s) => ui::clean(s),
+        Value::Null => String::new(),
+        other => ui::clean(&other.to_string()),
+    };
     let prefix = v
         .get("line")
-        .map_or(String::new(), |l| format!("line {l}: "));
+        .map_or(String::new(), |l| format!("line {}: ", s(l)));
     if let Some(e) = v.get("error") {
-        return format!(
-            "{prefix}rejected: not a token: {}",
-            e["reason"].as_str().unwrap_or_default()
-        );
+        return format!("{prefix}rejected: not a token: {}", s(&e["reason"]));
     }
     let t = &v["token"];
     let mut out = format!(
         "{prefix}{} token{}{}",
-        t["alg"].as_str().unwrap_or("?"),
-        t["kid"]
-            .as_str()
-            .map_or(String::new(), |k| format!(" kid {k}")),
+        if t["alg"].is_null() {
+            "?".into()
+        } else {
+            s(&t["alg"])
+        },
+        if t["kid"].is_null() {
+            String::new()
+        } else {
+            format!(" kid {}", s(&t["kid"]))
+        },
         t["role"]
             .as_str()
-            .map_or(String::new(), |r| format!(" role {r}"))
+            .map_or(String::new(), |r| format!(" role {}", ui::clean(r)))
     );
     for r in v["results"].as_array().into_iter().flatten() {
         let line = if r["valid"] == true {
-            format!("valid ({})", r["key"].as_str().unwrap_or_default())
+            format!("valid ({})", s(&r["key"]))
         } else {
-            format!("REJECTED: {}", r["reason"].as_str().unwrap_or_default())
+            format!("REJECTED: {}", s(&r["reason"]))
         };
-        out.push_str(&format!(
-            "\n  {:<10} {line}",
-            r["service"].as_str().unwrap_or_default()
-        ));
+        out.push_str(&format!("\n  {:<10} {line}", s(&r["service"])));
     }
     for n in v
         .get("notes")
@@ -364,7 +429,7 @@ fn render_text(v: &Value) -> String {
         .into_iter()
         .flatten()
     {
-        out.push_str(&format!("\n  note: {}", n.as_str().unwrap_or_default()));
+        out.push_str(&format!("\n  note: {}", s(n)));
     }
     out
 }

@@ -200,3 +200,79 @@ fn thumbprint_kids_match_jose() {
         assert_eq!(ran.stdout.trim(), jwk["kid"].as_str().unwrap(), "{alg}");
     }
 }
+
+/// keyctl's verdict for Storage and Edge Functions is jose's: the same token, with each kind
+/// of claim and `crit` header, is accepted by node `jose` (`jwtVerify`, no clock tolerance)
+/// exactly when keyctl says Edge Functions accept it (both on the real clock, with values far
+/// from any boundary).
+#[test]
+fn claim_checks_for_jose_services_agree_with_node_jose() {
+    let p = Project::generated("ES256");
+    let (jwks, keys) = sets(&p);
+    let signer = keys.iter().find(|k| k.can_sign()).unwrap();
+    let kid = signer.kid.clone().unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let header = json!({"alg":"ES256","typ":"JWT","kid": kid});
+    let cases = [
+        (header.clone(), json!({"role":"anon","exp": now + 3600})),
+        (
+            header.clone(),
+            json!({"role":"anon","exp": (now + 3600).to_string()}),
+        ),
+        (header.clone(), json!({"role":"anon","exp": null})),
+        (
+            header.clone(),
+            json!({"role":"anon","exp": now as f64 + 3600.5}),
+        ),
+        (header.clone(), json!({"role":"anon","exp": now - 3600})),
+        (header.clone(), json!({"role":"anon","exp": i64::MAX})),
+        (header.clone(), json!({"role":"anon","iat": "yesterday"})),
+        (header.clone(), json!({"role":"anon","iat": null})),
+        (header.clone(), json!({"role":"anon","iat": now + 86_400})),
+        (header.clone(), json!({"role":"anon","nbf": now + 3600})),
+        (header.clone(), json!({"role":"anon","nbf": i64::MIN})),
+        (header.clone(), json!({"role":"anon","aud": 5, "iss": 7})),
+        (
+            json!({"alg":"ES256","kid": kid, "crit": ["exp"], "exp": 1}),
+            json!({"role":"anon"}),
+        ),
+        (
+            json!({"alg":"ES256","kid": kid, "crit": ["b64"], "b64": true}),
+            json!({"role":"anon"}),
+        ),
+    ];
+    let mut accepted = 0;
+    let n = cases.len();
+    for (header, claims) in cases {
+        let input = format!(
+            "{}.{}",
+            keyctl::b64::encode(header.to_string().as_bytes()),
+            keyctl::b64::encode(claims.to_string().as_bytes())
+        );
+        let token = format!(
+            "{input}.{}",
+            keyctl::b64::encode(&signer.material.sign(input.as_bytes()).unwrap())
+        );
+        let node = jose(&["verify", "ES256", &token], &jwks);
+        let v = p
+            .keyctl([
+                "token",
+                "verify",
+                &token,
+                "--json",
+                "--service",
+                "functions",
+            ])
+            .any_status()
+            .run()
+            .json();
+        assert_eq!(
+            v["results"][0]["valid"].as_bool(),
+            Some(node.ok),
+            "{header} {claims}: jose says {}; keyctl says {v}",
+            node.stderr.trim()
+        );
+        accepted += usize::from(node.ok);
+    }
+    assert!((4..n - 4).contains(&accepted), "{accepted} of {n} accepted");
+}
