@@ -242,7 +242,7 @@ pub(crate) fn diff(changes: &[FileChange]) -> String {
 }
 
 fn write_state(paths: &Paths, state: &State) -> Result<()> {
-    fsio::private_dir(&paths.dir)?;
+    fsio::private_dir(&paths.dir, &paths.dir)?;
     fsio::replace_atomically(&paths.state, state.render().as_bytes(), 0o600)
 }
 
@@ -311,10 +311,12 @@ pub(crate) fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Resu
             }
             .into());
         }
-        restore.push((path, old));
+        restore.push((path, now, old));
     }
-    for (path, old) in &restore {
-        fsio::replace_keeping_mode(path, old)?;
+    for (path, now, old) in &restore {
+        // Only over exactly what the interrupted run wrote, checked again right before the
+        // rename: an edit made meanwhile is never overwritten.
+        fsio::replace_if_unchanged(path, now, old)?;
     }
     state.pending = None;
     write_state(paths, state)?;
@@ -328,11 +330,14 @@ pub(crate) fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Resu
 
 /// Writes `changes` and the new `state`: backs up every changed file into
 /// `.keyctl/backups/<time>-<step>/`, journals the run, replaces each file atomically
-/// (keeping mode and owner), then records the finished state. On any error every file is
-/// put back as it was.
+/// (keeping mode and owner; a symbolic link is written through to its target, which is what
+/// the backup and the journal name), then records the finished state. Each file is compared
+/// with what the plan was made from once before anything is written and again right before
+/// its rename. On any error every file is put back as it was.
 ///
 /// # Errors
-/// I/O errors (exit 4) or a file that changed on disk since it was read (exit 4).
+/// I/O errors (exit 4), a file that changed on disk since it was read (exit 4), two planned
+/// files that are one file (exit 3).
 pub(crate) fn apply(
     paths: &Paths,
     step: Step,
@@ -349,18 +354,35 @@ pub(crate) fn apply(
         }
         .into());
     }
-    let mut journal = Vec::new();
+    // What each write really replaces: a symbolic link's target.
+    let mut targets: Vec<(&FileChange, PathBuf)> = Vec::new();
     for c in &changed {
-        let on_disk = fsio::read_text(&c.path)?;
+        let target = fsio::write_target(&c.path)?;
+        if let Some((other, _)) = targets
+            .iter()
+            .find(|(_, t)| fsio::canonical(t) == fsio::canonical(&target))
+        {
+            return Err(Error::precondition(
+                c.path.display().to_string(),
+                format!(
+                    "is the same file as {} (a link): keyctl cannot edit one file as two; nothing was written",
+                    other.path.display()
+                ),
+            ));
+        }
+        targets.push((c, target));
+    }
+    let mut journal = Vec::new();
+    for (c, target) in &targets {
+        let on_disk = fsio::read_text(target)?;
         if on_disk != c.before {
             return Err(Error::Io {
-                path: c.path.clone(),
+                path: target.clone(),
                 message: "changed on disk while keyctl was running; nothing was written, run again"
                     .into(),
             });
         }
-        let name = c
-            .path
+        let name = target
             .file_name()
             .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
         // Two files of one name (`.env` and an `env_file:` `.env` elsewhere) keep two backups.
@@ -373,9 +395,10 @@ pub(crate) fn apply(
             n += 1;
             backup = backup_dir.join(format!("{name}.{n}"));
         }
-        fsio::backup(&c.path, &backup)?;
+        // The backup holds exactly what the journal's `before` hash names.
+        fsio::backup(&paths.dir, &backup, c.before.as_bytes())?;
         journal.push(PendingFile {
-            path: paths.relative(&c.path),
+            path: paths.relative(target),
             backup: paths.relative(&backup),
             before: fsio::sha256_hex(c.before.as_bytes()),
             after: fsio::sha256_hex(c.after.as_bytes()),
@@ -397,12 +420,14 @@ pub(crate) fn apply(
         let _ = write_state(paths, &journaled);
         return Err(e);
     }
-    let mut written: Vec<&FileChange> = Vec::new();
-    for c in &changed {
-        let result = fsio::replace_keeping_mode(&c.path, c.after.as_bytes());
+    let mut written: Vec<(&FileChange, &Path)> = Vec::new();
+    for (c, target) in &targets {
+        // Compared again with what the plan was made from right before the rename: an edit
+        // another program made since the check above is not lost.
+        let result = fsio::replace_if_unchanged(target, c.before.as_bytes(), c.after.as_bytes());
         // A rename that happened before a later error (the directory sync) still counts.
-        if fsio::holds(&c.path, c.after.as_bytes()) {
-            written.push(c);
+        if fsio::holds(target, c.after.as_bytes()) {
+            written.push((c, target));
         }
         if let Err(e) = result {
             return Err(undo(paths, &written, journaled, e));
@@ -414,13 +439,20 @@ pub(crate) fn apply(
     Ok(())
 }
 
-/// Puts `written` files back and clears the journal only when every one is verifiably back;
-/// otherwise the journal stays, so the next run recovers from the backups.
-fn undo(paths: &Paths, written: &[&FileChange], mut journaled: State, cause: Error) -> Error {
+/// Puts `written` files back (each only while it still holds what keyctl wrote) and clears
+/// the journal only when every one is verifiably back; otherwise the journal stays, so the
+/// next run recovers from the backups (or says which file was edited meanwhile).
+fn undo(
+    paths: &Paths,
+    written: &[(&FileChange, &Path)],
+    mut journaled: State,
+    cause: Error,
+) -> Error {
     let mut restored = true;
-    for w in written.iter().rev() {
-        let back = fsio::replace_keeping_mode(&w.path, w.before.as_bytes()).is_ok()
-            && fsio::holds(&w.path, w.before.as_bytes());
+    for (w, target) in written.iter().rev() {
+        let back = fsio::replace_if_unchanged(target, w.after.as_bytes(), w.before.as_bytes())
+            .is_ok()
+            && fsio::holds(target, w.before.as_bytes());
         restored &= back;
     }
     journaled.pending = None;

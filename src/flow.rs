@@ -122,11 +122,16 @@ enum Looked {
 pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
     let now = clock::now()?;
     let mut project = Project::load(loc, now)?;
-    if !mode.dry_run && project.state()?.pending.is_none() {
+    if !mode.dry_run {
         // A first look without the lock: a refusal leaves no trace (no lock, no .keyctl/).
-        if let Looked::Finished = look(&project, planner, mode, now, false)? {
+        if project.state()?.pending.is_none()
+            && let Looked::Finished = look(&project, planner, mode, now, false)?
+        {
             return Ok(());
         }
+        // Something will be written (a step, or the recovery of an interrupted run): without
+        // --yes and a terminal to confirm on it cannot be, so refuse before locking.
+        confirmable(mode.yes)?;
     }
     let _lock = if mode.dry_run {
         None
@@ -313,14 +318,37 @@ fn report(project: &Project, plan: &Plan) -> String {
 }
 
 /// Takes the project lock (waiting briefly), reporting a stale one left by a killed run, and
-/// removes the temporary files such a run left.
+/// removes the temporary files such a run left: in `.keyctl/` and its backup directories,
+/// and beside every file a step may write (beside a symbolic link's target, where its
+/// temporary file is made), only those of that file.
 fn take_lock(project: &Project) -> Result<fsio::Lock> {
     let paths = &project.paths;
     let (lock, stale) = fsio::lock(&paths.lock, LOCK_WAIT)?;
     if let Some(note) = stale {
         ui::note(&note);
     }
-    let temps = fsio::remove_stale_temps(&paths.project)? + fsio::remove_stale_temps(&paths.dir)?;
+    let mut temps = fsio::remove_stale_temps(&paths.dir, None)?;
+    let backups = paths.dir.join("backups");
+    for run in fsio::entry_names(&backups) {
+        temps += fsio::remove_stale_temps(&backups.join(run), None)?;
+    }
+    let mut beside: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    for file in project.writable_files() {
+        let Ok(target) = fsio::write_target(&file) else {
+            continue;
+        };
+        let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let dir = crate::project::dir_of(&target).to_path_buf();
+        match beside.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, names)) => names.push(name),
+            None => beside.push((dir, vec![name])),
+        }
+    }
+    for (dir, names) in &beside {
+        temps += fsio::remove_stale_temps(dir, Some(names))?;
+    }
     if temps > 0 {
         ui::note(&format!(
             "removed {temps} temporary file(s) left by an interrupted keyctl run"
@@ -351,18 +379,27 @@ fn recover_pending(project: &Project, dry_run: bool) -> Result<bool> {
     Ok(true)
 }
 
+/// Whether a change can be confirmed: `--yes`, or a terminal to ask on.
+///
+/// # Errors
+/// No terminal and no `--yes` (exit 2).
+fn confirmable(yes: bool) -> Result<()> {
+    if yes || ui::interactive() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        "no terminal to confirm on: pass --yes to apply, or --dry-run to only show the plan; nothing was written",
+    ))
+}
+
 /// Asks `question` on a terminal unless `--yes`; without a terminal, refuses (exit 2).
 ///
 /// # Errors
 /// No terminal and no `--yes`, or the user said no.
 pub(crate) fn confirm(yes: bool, question: &str) -> Result<()> {
+    confirmable(yes)?;
     if yes {
         return Ok(());
-    }
-    if !ui::interactive() {
-        return Err(Error::usage(
-            "no terminal to confirm on: pass --yes to apply, or --dry-run to only show the plan; nothing was written",
-        ));
     }
     match ui::confirm(question) {
         Some(true) => Ok(()),

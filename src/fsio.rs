@@ -93,7 +93,8 @@ pub struct NewFile {
 
 /// Writes a group of new files: checks all targets first, so that either every file is
 /// written or (on a refusal) none is. Without `force`, an existing target is refused
-/// (exit 3). With `force`, each is replaced atomically.
+/// (exit 3). With `force`, each is replaced atomically; a symbolic link is written through
+/// to its target (see [`write_target`]) and stays a link.
 ///
 /// # Errors
 /// An existing target without `force`; any I/O error (files already written in this call
@@ -114,6 +115,8 @@ pub fn write_new_files(files: &[NewFile], force: bool) -> Result<()> {
             }
             .into());
         }
+        // A link is written through: one to nothing is refused before anything is written.
+        write_target(&f.path)?;
     }
     let mut done: Vec<&Path> = Vec::new();
     for f in files {
@@ -136,64 +139,176 @@ pub fn write_new_files(files: &[NewFile], force: bool) -> Result<()> {
 }
 
 fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    // `create_new` is O_CREAT|O_EXCL: it never follows a link, never opens an existing file.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(mode)
+        .mode(0o600)
         .open(path)
         .map_err(|e| Error::io(path, &e))?;
-    // The umask may have removed bits from `mode`, never added them; set it exactly.
-    file.set_permissions(fs::Permissions::from_mode(mode))
+    // The umask may have removed bits from the mode, never added them; set it exactly, and
+    // only once the contents are on disk.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
         .and_then(|()| file.write_all(contents))
         .and_then(|()| file.sync_all())
+        .and_then(|()| file.set_permissions(fs::Permissions::from_mode(mode)))
         .map_err(|e| {
             let _ = fs::remove_file(path);
             Error::io(path, &e)
         })
 }
 
+/// The file a write to `path` replaces: `path` itself, or, when `path` is a symbolic link,
+/// the file it points to (links resolved all the way). keyctl writes through links: the
+/// link stays a link and its target gets the new contents.
+///
+/// # Errors
+/// A link whose target does not exist (exit 4).
+pub fn write_target(path: &Path) -> Result<PathBuf> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                "is a symbolic link to nothing (its target does not exist); nothing was written"
+                    .into()
+            } else {
+                format!("is a symbolic link keyctl cannot follow: {e}")
+            },
+        }),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// The mode a replaced file ends up with.
+#[derive(Clone, Copy)]
+enum FinalMode {
+    /// Exactly these bits.
+    Set(u32),
+    /// The replaced file's mode and owner (0600 for a new file).
+    Keep,
+}
+
 /// Replaces `path` with `contents` through a synced temporary file in the same directory
-/// and a rename, then syncs the directory.
+/// and a rename, then syncs the directory. A symbolic link is written through (see
+/// [`write_target`]). The temporary file is 0600 until just before the rename.
 ///
 /// # Errors
 /// Any I/O error; the original file is untouched and the temporary file removed.
 pub fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    replace_as(path, contents, mode, None)
+    replace_as(path, contents, FinalMode::Set(mode), None).map(drop)
 }
 
-fn replace_as(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// The name of keyctl's temporary file for `name`: `.NAME.keyctl-PID-SALT.tmp`, recognised
+/// by [`remove_stale_temps`].
+fn temp_name(name: &str) -> String {
     let mut salt = [0u8; 4];
     let _ = getrandom::fill(&mut salt);
     let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
     // PID and a random part: a container may give every run the same PID.
-    let tmp = dir.join(format!(".{name}.keyctl-{}-{salt}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
+    format!(".{name}.keyctl-{}-{salt}.tmp", std::process::id())
+}
+
+/// The temp file is created 0600 (it may hold private keys the replaced file did not),
+/// given the replaced file's owner while still empty, filled and synced; then, when
+/// `expect` is given, the target is read again and must still hold exactly `expect` (an
+/// edit made meanwhile by another program is never overwritten); only then does the temp
+/// file get its final mode and replace the target. Returns the file actually replaced.
+fn replace_as(
+    path: &Path,
+    contents: &[u8],
+    mode: FinalMode,
+    expect: Option<&[u8]>,
+) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let target = write_target(path)?;
+    let existing = fs::metadata(&target).ok();
+    let (mode, owner) = match mode {
+        FinalMode::Set(m) => (m, None),
+        FinalMode::Keep => (
+            existing.as_ref().map_or(0o600, |m| m.mode() & 0o7777),
+            existing.as_ref().map(|m| (m.uid(), m.gid())),
+        ),
+    };
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(temp_name(&name));
+    let mut changed = false;
+    let mut write = || -> std::io::Result<()> {
         let mut f: File = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode)
+            .mode(0o600)
             .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
         if let Some((uid, gid)) = owner {
-            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+            let meta = f.metadata()?;
+            if (meta.uid(), meta.gid()) != (uid, gid) {
+                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+            }
         }
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
+        // The last look before the rename: what remains is the moment between this read
+        // and rename(2) (docs/RELIABILITY.md).
+        if let Some(expect) = expect
+            && !still_holds(&target, expect)?
+        {
+            changed = true;
+            return Err(std::io::Error::other("changed"));
+        }
+        if mode != 0o600 {
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        fs::rename(&tmp, &target)?;
         File::open(dir)?.sync_all()
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        Error::io(path, &e)
-    })
+        if changed {
+            Error::Io {
+                path: target.clone(),
+                message: "changed on disk while keyctl was writing it (another program edited it); keyctl did not overwrite it; run again".into(),
+            }
+        } else {
+            Error::io(&target, &e)
+        }
+    })?;
+    Ok(target)
+}
+
+/// `O_NONBLOCK`: opening a FIFO never waits for a writer.
+fn nonblock() -> i32 {
+    rustix::fs::OFlags::NONBLOCK.bits().cast_signed()
+}
+
+/// `O_NOFOLLOW`: a symbolic link in the last component is not opened.
+fn nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits().cast_signed()
+}
+
+/// Whether `path` holds exactly `expect`, reading at most one byte more than that and never
+/// blocking (a FIFO put in its place reads as different).
+fn still_holds(path: &Path, expect: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nonblock())
+        .open(path)?;
+    let mut now = Vec::with_capacity(expect.len());
+    let limit = u64::try_from(expect.len())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    match file.take(limit).read_to_end(&mut now) {
+        Ok(_) => Ok(now == expect),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// SHA-256 of `bytes`, as lowercase hex.
@@ -206,20 +321,80 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Creates `dir` (and parents) with mode 0700 if missing.
+/// The effective user id of this process.
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Creates `dir` with mode 0700 if missing (its parent must exist), then checks that it is
+/// a directory keyctl can trust with its lock, state and backups: not a symbolic link,
+/// owned by the user running keyctl, not writable by group or others.
+fn trusted_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Err(e) = fs::DirBuilder::new().mode(0o700).create(dir)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(Error::io(dir, &e));
+    }
+    let meta = fs::symlink_metadata(dir).map_err(|e| Error::io(dir, &e))?;
+    let place = dir.display().to_string();
+    if meta.file_type().is_symlink() {
+        return Err(Error::precondition(
+            place,
+            "is a symbolic link; keyctl keeps its lock, state and backups only in a real directory it owns: replace the link with a directory (mkdir -m 700) holding what it pointed to",
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            message: "is not a directory".into(),
+        });
+    }
+    let me = euid();
+    if meta.uid() != me {
+        return Err(Error::precondition(
+            place,
+            format!(
+                "is owned by uid {}, not by the user running keyctl (uid {me}); run keyctl as that user, or chown the directory",
+                meta.uid()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(Error::precondition(
+            place,
+            format!(
+                "is writable by group or others (mode {mode:o}): anyone who can write it can replace keyctl's lock, state or backups; chmod 700 it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates (mode 0700) or checks `dir`, which is `root` (keyctl's `.keyctl/`, whose parent
+/// must exist) or a directory below it, and every directory between them: each must be a
+/// real directory (not a link) owned by the running user and not writable by group or
+/// others.
 ///
 /// # Errors
-/// I/O errors, or a non-directory in the way.
-pub fn private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
+/// I/O errors or a non-directory in the way (exit 4); a directory keyctl must not trust
+/// (exit 3).
+pub fn private_dir(root: &Path, dir: &Path) -> Result<()> {
+    trusted_dir(root)?;
+    let outside = || Error::Io {
+        path: dir.to_path_buf(),
+        message: format!("is not inside {}", root.display()),
+    };
+    let mut at = root.to_path_buf();
+    for part in dir.strip_prefix(root).map_err(|_| outside())?.components() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(outside());
+        };
+        at.push(name);
+        trusted_dir(&at)?;
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io(dir, &e))
+    Ok(())
 }
 
 /// An exclusive lock on a project, released when dropped (or when the process dies).
@@ -238,24 +413,103 @@ fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Takes the lock file `path`, waiting up to `wait` for another run to finish. Returns the
-/// lock and, when a previous holder died without releasing it cleanly, a note saying so.
-///
-/// # Errors
-/// Another live run holds it (exit 4, naming its pid), or I/O errors.
-pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<String>)> {
+/// Longest lock file keyctl reads (it holds `pid N\n`); a longer one is not keyctl's.
+const MAX_LOCK_LEN: u64 = 64;
+
+/// At most [`MAX_LOCK_LEN`] + 1 bytes of the lock file, from its start.
+fn read_lock(file: &mut File) -> Vec<u8> {
     use std::io::{Read, Seek};
-    if let Some(dir) = path.parent() {
-        private_dir(dir)?;
-    }
-    let mut file = OpenOptions::new()
+    let mut bytes = Vec::new();
+    let _ = file.rewind();
+    let _ = file.take(MAX_LOCK_LEN + 1).read_to_end(&mut bytes);
+    bytes
+}
+
+/// Whether `bytes` can be a lock file keyctl wrote: short printable ASCII (`pid N\n`, or
+/// part of it, or nothing).
+fn looks_like_lock(bytes: &[u8]) -> bool {
+    bytes.len() as u64 <= MAX_LOCK_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+}
+
+/// Opens the lock file without following a link: created new (0600), or an existing one
+/// that must be a regular file with one link, owned by the running user, holding what a
+/// keyctl lock holds. Only such a file is ever truncated.
+fn open_lock(path: &Path) -> Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    let place = path.display().to_string();
+    let created = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(path, &e))?;
+        .open(path);
+    let mut file = match created {
+        Ok(f) => return Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::precondition(
+                    place,
+                    "is a symbolic link, not keyctl's lock file; keyctl does not open it (it would write where it points): remove the link",
+                ));
+            }
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(nofollow() | nonblock())
+                .open(path)
+                .map_err(|e| Error::io(path, &e))?
+        }
+        Err(e) => return Err(Error::io(path, &e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, &e))?;
+    let refuse = |why: String| {
+        Err(Error::precondition(
+            place.clone(),
+            format!(
+                "{why}; keyctl does not use it as its lock: remove it if no keyctl run is using it"
+            ),
+        ))
+    };
+    if !meta.is_file() {
+        return refuse("is not a regular file".into());
+    }
+    if meta.nlink() != 1 {
+        return refuse(format!(
+            "has {} hard links (it is also another file)",
+            meta.nlink()
+        ));
+    }
+    if meta.uid() != euid() {
+        return refuse(format!(
+            "is owned by uid {}, not by the user running keyctl (uid {})",
+            meta.uid(),
+            euid()
+        ));
+    }
+    if !looks_like_lock(&read_lock(&mut file)) {
+        return refuse("does not hold a keyctl lock (\"pid N\")".into());
+    }
+    Ok(file)
+}
+
+/// Takes the lock file `path` (in keyctl's `.keyctl/`, created 0700 or checked, see
+/// [`private_dir`]), waiting up to `wait` for another run to finish. Returns the lock and,
+/// when a previous holder died without releasing it cleanly, a note saying so.
+///
+/// # Errors
+/// Another live run holds it (exit 4, naming its pid), or I/O errors (exit 4); an unsafe
+/// `.keyctl/` or a lock file that is a link or not keyctl's (exit 3).
+pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<String>)> {
+    use std::io::Seek;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    private_dir(dir, dir)?;
+    let mut file = open_lock(path)?;
     let start = std::time::Instant::now();
     loop {
         match file.try_lock() {
@@ -264,12 +518,15 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<Stri
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             Err(fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let who = holder.split_whitespace().nth(1).map_or_else(
-                    || "another keyctl run".to_owned(),
-                    |pid| format!("keyctl pid {pid}"),
-                );
+                let holder = String::from_utf8_lossy(&read_lock(&mut file)).into_owned();
+                let who = holder
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .map_or_else(
+                        || "another keyctl run".to_owned(),
+                        |pid| format!("keyctl pid {pid}"),
+                    );
                 return Err(Error::Io {
                     path: path.to_path_buf(),
                     message: format!("locked by {who}; wait for it to finish and run again"),
@@ -278,8 +535,15 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<Stri
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, &e)),
         }
     }
-    let mut previous = String::new();
-    let _ = file.read_to_string(&mut previous);
+    let previous = read_lock(&mut file);
+    if !looks_like_lock(&previous) {
+        // Written between our check and the lock by something that is not keyctl.
+        return Err(Error::precondition(
+            path.display().to_string(),
+            "does not hold a keyctl lock (\"pid N\"); keyctl does not use it as its lock: remove it if no keyctl run is using it",
+        ));
+    }
+    let previous = String::from_utf8_lossy(&previous).into_owned();
     // We hold the lock, so whoever wrote `previous` is gone (or is us, in a reused PID).
     let stale = match previous
         .split_whitespace()
@@ -302,15 +566,16 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<Stri
     Ok((Lock { file }, stale))
 }
 
-/// Copies `src` to the new file `dst` with mode 0600 (a backup of a file holding secrets),
-/// through a synced temporary file and a rename, so a backup is complete or absent.
+/// Writes `contents` (what a file held before keyctl changed it) to the new file `dst` in
+/// keyctl's directory `root` with mode 0600, through a synced temporary file and a rename,
+/// so a backup is complete or absent. Its directories are created or checked as
+/// [`private_dir`] does.
 ///
 /// # Errors
-/// I/O errors; `dst` existing already.
-pub fn backup(src: &Path, dst: &Path) -> Result<()> {
-    let contents = fs::read(src).map_err(|e| Error::io(src, &e))?;
+/// I/O errors; `dst` existing already; an untrusted directory (exit 3).
+pub fn backup(root: &Path, dst: &Path, contents: &[u8]) -> Result<()> {
     if let Some(dir) = dst.parent() {
-        private_dir(dir)?;
+        private_dir(root, dir)?;
     }
     if fs::symlink_metadata(dst).is_ok() {
         return Err(Error::Io {
@@ -318,46 +583,64 @@ pub fn backup(src: &Path, dst: &Path) -> Result<()> {
             message: "already exists".into(),
         });
     }
-    replace_atomically(dst, &contents, 0o600)
+    replace_atomically(dst, contents, 0o600)
 }
 
-/// Replaces an existing file atomically, keeping its mode and owner (a new file gets 0600).
+/// Replaces an existing file atomically, keeping its mode and owner (a new file gets 0600);
+/// a symbolic link is written through. Returns the file actually replaced.
 ///
 /// # Errors
 /// Any I/O error; the original is untouched.
-pub fn replace_keeping_mode(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::metadata(path).ok();
-    let mode = meta.as_ref().map_or(0o600, |m| m.mode() & 0o7777);
-    let owner = meta.map(|m| (m.uid(), m.gid()));
-    replace_as(path, contents, mode, owner)
+pub fn replace_keeping_mode(path: &Path, contents: &[u8]) -> Result<PathBuf> {
+    replace_as(path, contents, FinalMode::Keep, None)
+}
+
+/// Like [`replace_keeping_mode`], only while the file still holds exactly `before`: it is
+/// read again after the new contents are synced, right before the rename, so an edit made
+/// by another program since keyctl read it is not overwritten.
+///
+/// # Errors
+/// The file no longer holds `before` (exit 4, the file untouched), or any I/O error.
+pub fn replace_if_unchanged(path: &Path, before: &[u8], contents: &[u8]) -> Result<PathBuf> {
+    replace_as(path, contents, FinalMode::Keep, Some(before))
 }
 
 /// Removes temporary files that a killed keyctl run left in `dir` (`.NAME.keyctl-PID-X.tmp`
 /// whose PID is no longer running, or is ours: the caller holds the project lock, so no run
-/// of ours is writing). Returns how many were removed.
+/// of ours is writing). With `names`, only the temporary files of those file names (in a
+/// directory keyctl shares with other files). Returns how many were removed.
 ///
 /// # Errors
-/// The directory cannot be listed.
-pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+/// A temporary file that cannot be removed.
+pub fn remove_stale_temps(dir: &Path, names: Option<&[String]>) -> Result<usize> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(0);
     };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
+        let Some((head, rest)) = name
             .strip_suffix(".tmp")
             .and_then(|n| n.rsplit_once(".keyctl-"))
-            .filter(|(head, _)| head.starts_with('.'))
-            .and_then(|(_, rest)| {
-                rest.split('-')
-                    .next()
-                    .and_then(|pid| pid.parse::<u32>().ok())
-            })
         else {
             continue;
         };
+        let Some(of) = head.strip_prefix('.') else {
+            continue;
+        };
+        if names.is_some_and(|names| !names.iter().any(|n| n == of)) {
+            continue;
+        }
+        let Some(pid) = rest
+            .split_once('-')
+            .filter(|(_, salt)| !salt.is_empty() && salt.chars().all(|c| c.is_ascii_hexdigit()))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         if pid == std::process::id() || !pid_alive(pid) {
             fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), &e))?;
             removed += 1;

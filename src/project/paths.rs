@@ -117,13 +117,16 @@ impl Paths {
         }
     }
 
-    /// `p` relative to the project directory, as the journal records it.
+    /// `p` relative to the project directory, as the journal records it. A file reached
+    /// through a symbolic link is named by its resolved path: relative when it lies in the
+    /// project directory (compared resolved too), absolute otherwise.
     #[must_use]
     pub fn relative(&self, p: &Path) -> String {
-        p.strip_prefix(&self.project)
-            .unwrap_or(p)
-            .display()
-            .to_string()
+        if let Ok(inside) = p.strip_prefix(&self.project) {
+            return inside.display().to_string();
+        }
+        let real = fsio::canonical(&self.project);
+        p.strip_prefix(&real).unwrap_or(p).display().to_string()
     }
 
     /// A journal path made absolute again.

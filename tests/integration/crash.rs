@@ -5,10 +5,12 @@
 #![allow(clippy::print_stderr)] // the figures for docs/RELIABILITY.md, shown with --nocapture
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde_json::Value;
 
+use crate::fsharden::{is_link, linked_project, temps};
 use crate::support::{Output, Project, T0};
 /// The system calls a kill or an error is injected at.
 const SYSCALLS: [&str; 6] = ["openat", "read", "write", "fsync", "rename", "flock"];
@@ -165,6 +167,8 @@ fn killed_at_every_system_call_the_project_is_old_or_new_and_the_next_run_finish
                 let v = p.migrate_status(T0);
                 assert_eq!(v["phase"], "dual-verify", "{what}");
                 assert_eq!(v["interrupted_run"], false, "{what}");
+                let left = temps(p.path());
+                assert!(left.is_empty(), "{what}: temporary files left: {left:?}");
                 tried += 1;
             }
         }
@@ -264,4 +268,183 @@ fn two_runs_at_once_apply_exactly_one_step() {
         1,
         "exactly one step applied"
     );
+}
+
+/// Killed at each `fsync` (the temporary file is complete, not yet renamed): every temporary
+/// file keyctl left is 0600 whatever the mode of the file it replaces (`.env` is 0644 here),
+/// and the next run removes them all, in `.keyctl/backups/*` too, and keeps `.env`'s mode.
+#[test]
+fn killed_while_writing_temporary_files_are_private_and_the_next_run_removes_them() {
+    let (mut beside_env, mut in_backups) = (0, 0);
+    // Every problem of every kill point, reported together.
+    let mut problems = Vec::new();
+    for when in 1..100 {
+        let what = format!("kill at fsync #{when}");
+        let p = Project::fixture("upstream-2026-02");
+        p.chmod(".env", 0o644);
+        let out = migrate_under_strace(&p, &format!("fsync:signal=KILL:when={when}"));
+        if out.code == Some(0) {
+            break;
+        }
+        let left = temps(p.path());
+        for t in &left {
+            let mode = std::fs::metadata(p.path().join(t)).unwrap().mode() & 0o777;
+            if mode != 0o600 {
+                problems.push(format!("{what}: {} is {mode:o}", t.display()));
+            }
+            if t.starts_with(".keyctl/backups") {
+                in_backups += 1;
+            } else if t.to_string_lossy().starts_with("..env.keyctl-") {
+                beside_env += 1;
+            }
+        }
+        let rerun = p.migrate(T0).any_status().run();
+        assert!(
+            rerun.code == Some(0) || rerun.stderr.contains("not yet"),
+            "{what}: {}",
+            rerun.stderr
+        );
+        if !left.is_empty()
+            && !rerun
+                .stderr
+                .contains("temporary file(s) left by an interrupted keyctl run")
+        {
+            problems.push(format!("{what}: the rerun did not say it removed {left:?}"));
+        }
+        let after = temps(p.path());
+        if !after.is_empty() {
+            problems.push(format!("{what}: left after the next run: {after:?}"));
+        }
+        if p.mode(".env") != 0o644 {
+            problems.push(format!("{what}: .env is {:o}", p.mode(".env")));
+        }
+        assert_eq!(p.phase(T0), "dual-verify", "{what}");
+    }
+    eprintln!("temporary files seen: {beside_env} beside .env, {in_backups} in backups");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        beside_env > 0 && in_backups > 0,
+        "the kills hit the temporary files"
+    );
+}
+
+/// `.env` and the compose file are links (`real/secret.env`, `conf/stack.yml`): killed at
+/// each rename, the journal names the files really written, the next run recovers or
+/// finishes through the links, and both stay links.
+#[test]
+fn killed_while_writing_linked_files_the_journal_names_their_targets() {
+    let mut journaled = 0;
+    for when in 1..100 {
+        let what = format!("kill at rename #{when}");
+        let p = linked_project();
+        let out = migrate_under_strace(&p, &format!("rename:signal=KILL:when={when}"));
+        if out.code == Some(0) {
+            break;
+        }
+        if let Some(state) = read(&p.file(".keyctl/state.json")) {
+            let v: Value = serde_json::from_slice(&state).unwrap();
+            if let Some(files) = v["pending"]["files"].as_array() {
+                journaled += 1;
+                let mut named: Vec<&str> =
+                    files.iter().filter_map(|f| f["path"].as_str()).collect();
+                named.sort_unstable();
+                assert_eq!(named, ["conf/stack.yml", "real/secret.env"], "{what}");
+                for f in files {
+                    let backup = p.file(f["backup"].as_str().unwrap());
+                    assert!(backup.is_file(), "{what}: {}", backup.display());
+                }
+            }
+        }
+        for link in [".env", "docker-compose.yml"] {
+            assert!(is_link(&p.file(link)), "{what}: {link} is still a link");
+        }
+        let rerun = p.migrate(T0).any_status().run();
+        assert!(
+            rerun.code == Some(0) || rerun.stderr.contains("not yet"),
+            "{what}: {}",
+            rerun.stderr
+        );
+        for link in [".env", "docker-compose.yml"] {
+            assert!(
+                is_link(&p.file(link)),
+                "{what}: {link} is still a link after the rerun"
+            );
+        }
+        assert_eq!(p.phase(T0), "dual-verify", "{what}");
+        p.keyctl(["jwks", "--check"]).now(T0).run();
+        let left = temps(p.path());
+        assert!(left.is_empty(), "{what}: {left:?}");
+    }
+    assert!(journaled >= 2, "only {journaled} kills left a journal");
+}
+
+/// Another program edits `.env` (or the compose file) while keyctl is writing — after keyctl
+/// checked the files, backed them up and journaled the run, before it renames its new version
+/// over them: the edit is not lost. keyctl, slowed at its third rename (the journal's, after
+/// the two backups), finds the file changed right before its own rename, puts back anything
+/// it wrote (the compose file is written first) and exits 4; a rerun then applies the step
+/// to the edited files.
+#[test]
+fn an_edit_made_while_keyctl_writes_is_not_overwritten() {
+    use std::io::Write;
+    for edited in [".env", "docker-compose.yml"] {
+        let p = Project::fixture("upstream-2026-02");
+        let (env, compose) = (p.read(".env"), p.read("docker-compose.yml"));
+        let slow = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                migrate_under_strace(&p, "rename:delay_enter=2000000:when=3")
+            })
+        };
+        // The journal's temporary file exists during the delay.
+        let mut waiting = true;
+        for _ in 0..400 {
+            if temps(&p.file(".keyctl"))
+                .iter()
+                .any(|t| t.to_string_lossy().starts_with(".state.json.keyctl-"))
+            {
+                waiting = false;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!waiting, "{edited}: keyctl never reached its journal");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(p.file(edited))
+            .unwrap()
+            .write_all(b"# edited meanwhile\n")
+            .unwrap();
+        let out = slow.join().unwrap();
+        assert_eq!(out.code, Some(4), "{edited}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("changed on disk"),
+            "{edited}: {}",
+            out.stderr
+        );
+        let (want_env, want_compose) = if edited == ".env" {
+            (format!("{env}# edited meanwhile\n"), compose.clone())
+        } else {
+            (env.clone(), format!("{compose}# edited meanwhile\n"))
+        };
+        assert_eq!(p.read(".env"), want_env, "{edited}: .env");
+        assert_eq!(
+            p.read("docker-compose.yml"),
+            want_compose,
+            "{edited}: compose"
+        );
+        let state: Value = serde_json::from_str(&p.read(".keyctl/state.json")).unwrap();
+        assert!(state.get("pending").is_none(), "{edited}: no journal left");
+        assert!(
+            temps(p.path()).is_empty(),
+            "{edited}: {:?}",
+            temps(p.path())
+        );
+        p.migrate(T0).run();
+        assert!(
+            p.read(edited).contains("# edited meanwhile"),
+            "{edited}: kept"
+        );
+        assert_eq!(p.phase(T0), "dual-verify");
+    }
 }

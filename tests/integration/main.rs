@@ -13,6 +13,7 @@ mod doctor;
 mod engine;
 mod export;
 mod fixes;
+mod fsharden;
 mod generate;
 mod interop;
 mod jwks;
