@@ -468,6 +468,17 @@ impl SignArgs {
                 .ok_or_else(|| Error::usage(format!("--claim {c:?}: expected NAME=VALUE")))?;
             let value =
                 serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            // --role says which role the token carries; a --claim that says otherwise would
+            // silently mint another role (a service_role token from `--role anon`).
+            if name == "role" && claims.get("role") != Some(&value) {
+                return Err(Error::usage(format!(
+                    "--claim role={} contradicts --role {}: say the role once, with --role",
+                    value,
+                    claims
+                        .get("role")
+                        .map_or_else(String::new, |r| r.to_string())
+                )));
+            }
             claims.insert(name.to_owned(), value);
         }
         let token = jws::sign(&material, kid.as_deref(), &claims)

@@ -667,3 +667,25 @@ fn an_endless_line_on_stdin_is_skipped_without_being_held() {
         (Some(2), Some(true))
     );
 }
+
+/// `--role anon --claim role=service_role` is a contradiction, refused, not a silent
+/// service-role token.
+#[test]
+fn a_claim_contradicting_the_role_is_refused() {
+    let p = Project::fixture("upstream-2026-02");
+    p.keyctl([
+        "token",
+        "sign",
+        "--role",
+        "anon",
+        "--claim",
+        "role=service_role",
+    ])
+    .now(T0)
+    .status(2)
+    .stderr_has("contradicts --role")
+    .run();
+    p.keyctl(["token", "sign", "--role", "anon", "--claim", "role=anon"])
+        .now(T0)
+        .run();
+}
