@@ -59,6 +59,13 @@ impl Finding {
     }
 }
 
+/// The version an image's tag names (`supabase/gotrue:v2.186.0`); `None` for `latest`, no
+/// tag, or a tag that is not a version.
+#[must_use]
+pub(crate) fn image_version(image: &str) -> Option<[u64; 3]> {
+    tag(image).and_then(version)
+}
+
 /// The tag of an image reference (`repo:tag`, `repo:tag@digest`); `None` without one.
 fn tag(image: &str) -> Option<&str> {
     let image = image.split('@').next().unwrap_or(image);

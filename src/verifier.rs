@@ -132,27 +132,6 @@ fn parse_set(text: &str) -> Option<Vec<Jwk>> {
     )
 }
 
-/// The version an image's tag names (`supabase/gotrue:v2.186.0`, `postgrest/postgrest:v14.5`,
-/// `…:v1.2.3-alpine`); `None` for `latest`, no tag, or a tag that is not a version. (The same
-/// reading as the image gate's.)
-fn image_version(image: &str) -> Option<[u64; 3]> {
-    let image = image.split('@').next().unwrap_or(image);
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let (_, tag) = last.split_once(':')?;
-    let t = tag.strip_prefix('v').unwrap_or(tag);
-    let core = t.split(['-', '+', '_']).next().unwrap_or(t);
-    let mut out = [0u64; 3];
-    let mut parts = core.split('.');
-    for (i, slot) in out.iter_mut().enumerate() {
-        match parts.next() {
-            Some(p) => *slot = p.parse().ok()?,
-            None if i > 0 => break,
-            None => return None,
-        }
-    }
-    parts.next().is_none().then_some(out)
-}
-
 fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
     let mut algs: Vec<Alg> = Vec::new();
     for k in keys {
@@ -191,7 +170,10 @@ pub(crate) fn views(
             algs: Vec::new(),
             source: String::new(),
             problems: Vec::new(),
-            version: service.image.as_deref().and_then(image_version),
+            version: service
+                .image
+                .as_deref()
+                .and_then(crate::images::image_version),
             key_id: String::new(),
             audience: None,
         };

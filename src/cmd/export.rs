@@ -61,7 +61,7 @@ use zeroize::Zeroizing;
 use crate::clock;
 use crate::cmd::ProjectArgs;
 use crate::error::{Error, Refusal, Result};
-use crate::flow::{self, Mode};
+use crate::flow;
 use crate::fsio::{self, NewFile, Privacy};
 use crate::jwk::Jwk;
 use crate::keybackup::{self, BackupError, Contents, Sealed};
@@ -120,15 +120,8 @@ pub(crate) struct ImportArgs {
     pub input: PathBuf,
     #[command(flatten)]
     pub password: PasswordArgs,
-    /// Apply without asking (for CI); never prompts for confirmation.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Show the plan and the diff, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// After writing, restart the services whose inputs changed and confirm they run the new values.
-    #[arg(long)]
-    pub restart: bool,
+    #[command(flatten)]
+    pub apply: super::ApplyArgs,
     /// Replace a valid key set that differs from the backup's (this skips the migration's
     /// waits and can log users out: it prints a warning).
     #[arg(long)]
@@ -372,13 +365,7 @@ impl ImportArgs {
             force: self.force,
             compose_named: self.project.compose_file.is_some(),
         };
-        let mode = Mode {
-            yes: self.yes,
-            dry_run: self.dry_run,
-            restart: self.restart,
-            json: false,
-        };
-        flow::run(&loc, mode, &mut restore)
+        flow::run(&loc, self.apply.mode(), &mut restore)
     }
 }
 

@@ -89,18 +89,8 @@ impl ApplyArgs {
 /// Flags of every command that writes.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct WriteArgs {
-    /// Apply without asking (for CI); never prompts.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Show the plan and the diff, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// After writing, restart the services whose inputs changed (docker compose, verifiers first, Auth last), wait until they run and confirm they run the new values.
-    #[arg(long)]
-    pub restart: bool,
-    /// Report as JSON on stdout (the plan and the diff go to stderr; errors as JSON too).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
     /// Skip a wait that is not over (prints a warning).
     #[arg(long)]
     pub force: bool,
@@ -116,12 +106,7 @@ impl WriteArgs {
     /// How the flow applies the change.
     #[must_use]
     pub(crate) fn mode(&self) -> Mode {
-        Mode {
-            yes: self.yes,
-            dry_run: self.dry_run,
-            restart: self.restart,
-            json: self.json,
-        }
+        self.apply.mode()
     }
 
     /// `request` with this command line's force and consent.
@@ -131,7 +116,7 @@ impl WriteArgs {
             force: self.force,
             remint: self.remint_api_keys,
             allow_old_images: self.allow_old_images,
-            preview: self.dry_run,
+            preview: self.apply.dry_run,
             ..Migration::new(request)
         }
     }

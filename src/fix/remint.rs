@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::apikey;
 use crate::doctor;
-use crate::error::{Error, Refusal, Result};
+use crate::error::{Error, Result};
 use crate::flow::{Decision, Planner};
 use crate::holders::Holders;
 use crate::jws;
@@ -353,18 +353,7 @@ fn invariant(
         replaced,
         now,
     )
-    .map_err(|breaches| {
-        let more = breaches.len() - 1;
-        let b = breaches.into_iter().next().expect("at least one breach");
-        Refusal::WouldBreak {
-            service: b.service,
-            variable: b.variable,
-            kind: b.kind,
-            reason: b.reason,
-            more,
-        }
-        .into()
-    })
+    .map_err(crate::trust::refusal)
 }
 
 /// A warning when a variable's name says another role than the key's claim: the new key

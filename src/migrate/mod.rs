@@ -196,17 +196,15 @@ fn live_gate(project: &Project, m: &Migration) -> Result<Vec<String>> {
         .collect::<Vec<_>>()
         .join("; ");
     let compose = project.compose_to_edit()?;
-    let is_auth = |s: &&&live::Service| s.role == Some(crate::compose::Role::Auth);
-    let verifiers: Vec<String> = behind
+    let (auth, verifiers): (Vec<&live::Service>, Vec<&live::Service>) = behind
         .iter()
-        .filter(|s| !is_auth(s))
-        .map(|s| s.service.clone())
-        .collect();
-    let others: Vec<String> = behind
-        .iter()
-        .filter(is_auth)
-        .map(|s| s.service.clone())
-        .collect();
+        .partition(|s| s.role == Some(crate::compose::Role::Auth));
+    let names = |list: Vec<&live::Service>| {
+        list.into_iter()
+            .map(|s| s.service.clone())
+            .collect::<Vec<_>>()
+    };
+    let (verifiers, others) = (names(verifiers), names(auth));
     let command = change::restart_command(compose, &project.env_path, &verifiers, &others);
     if m.force {
         return Ok(vec![format!(
@@ -444,18 +442,7 @@ fn invariant(
         .collect();
     let current = project.sources();
     crate::trust::check_invariant(&current, &draft.sources(), &issuers, &draft.consented, now)
-        .map_err(|breaches| {
-            let more = breaches.len() - 1;
-            let b = breaches.into_iter().next().expect("at least one breach");
-            Refusal::WouldBreak {
-                service: b.service,
-                variable: b.variable,
-                kind: b.kind,
-                reason: b.reason,
-                more,
-            }
-            .into()
-        })
+        .map_err(crate::trust::refusal)
 }
 
 /// The state file's record of a `JWT_SECRET` replaced by this run: where its value stays.

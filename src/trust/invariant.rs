@@ -48,6 +48,21 @@ fn session_claims(now: Timestamp) -> Map<String, Value> {
         .clone()
 }
 
+/// The refusal for `breaches` (at least one): the first named, the others counted.
+#[must_use]
+pub(crate) fn refusal(breaches: Vec<Breach>) -> crate::error::Error {
+    let more = breaches.len().saturating_sub(1);
+    let b = breaches.into_iter().next().expect("at least one breach");
+    crate::error::Refusal::WouldBreak {
+        service: b.service,
+        variable: b.variable,
+        kind: b.kind,
+        reason: b.reason,
+        more,
+    }
+    .into()
+}
+
 /// Checks the invariant on `planned`: the breaches it has that `current` does not (a problem
 /// the stack already has is `doctor`'s to report, not a reason to refuse every step). `held`
 /// are the API keys clients hold before the step; those in `consented` (re-minted with

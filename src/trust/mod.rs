@@ -21,7 +21,7 @@ use crate::key::Material;
 use crate::keyset;
 use crate::verifier::{self, View};
 
-pub(crate) use invariant::{Issuer, check as check_invariant};
+pub(crate) use invariant::{Issuer, check as check_invariant, refusal};
 pub(crate) use origin::{Home, Origin};
 
 /// The variable realtime's healthcheck token lives in once keyctl manages it; it is not an
