@@ -132,6 +132,15 @@ pub enum Refusal {
         phase: Phase,
     },
 
+    /// A file the plan was made from changed between the plan and the lock.
+    #[error(
+        "{} changed while keyctl waited for confirmation; nothing was written, run again to see the new plan", path.display()
+    )]
+    EditedMeanwhile {
+        /// The first file that changed.
+        path: PathBuf,
+    },
+
     /// An interrupted run must be recovered first (a dry run cannot).
     #[error("{}: a keyctl run was interrupted; run without --dry-run to recover first", state.display())]
     Interrupted {

@@ -1,11 +1,12 @@
 //! The one write flow every command that changes a project goes through (migrate, rollback,
 //! rewire, revoke, import, and any later writer):
-//! load → decide unlocked → lock → re-read → recover → plan → show → confirm → apply → report.
+//! load → plan → show → confirm → lock → check nothing changed → apply → report (an
+//! interrupted run is recovered under the lock first).
 //!
 //! A command brings a [`Planner`], a pure function from a loaded [`Project`] to a [`Plan`];
 //! this module owns everything around it: the lock, recovery of an interrupted run, the
-//! redacted diff, the prompts, [`change::apply`] and the closing report. A refusal found
-//! before the lock leaves no trace (no lock file, no `.keyctl/`).
+//! redacted diff, the prompts, [`change::apply`] and the closing report. A refusal or a "no"
+//! at the prompt leaves no trace (no lock file, no `.keyctl/`).
 
 use std::path::PathBuf;
 
@@ -109,53 +110,72 @@ pub(crate) struct Mode {
     pub json: bool,
 }
 
-enum Looked {
-    Finished,
-    Ask,
-    Plan(Box<Plan>),
-}
-
 /// Runs `planner` on the project at `loc` through the whole flow.
 ///
+/// The plan is made, shown and confirmed before the lock is taken, so a refusal, a missing
+/// terminal or a "no" at the prompt leaves no trace (no lock file, no `.keyctl/`). Under the
+/// lock the files the plan was made from are read again: if any changed meanwhile (another
+/// run, an editor), nothing is written. Only the recovery of an interrupted run plans under
+/// the lock, since recovering writes.
+///
 /// # Errors
-/// Whatever the planner refuses, no confirmation (exit 2), the lock (4), I/O (4).
+/// Whatever the planner refuses, no confirmation (exit 2), the lock (4), I/O (4), the
+/// project changed while confirming (3).
 pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
     let now = clock::now()?;
     let mut project = Project::load(loc, now)?;
-    if !mode.dry_run {
-        // A first look without the lock: a refusal leaves no trace (no lock, no .keyctl/).
-        if project.state()?.pending.is_none()
-            && let Looked::Finished = look(&project, planner, mode, now, false)?
-        {
-            return Ok(());
-        }
-        // Something will be written (a step, or the recovery of an interrupted run): without
-        // --yes and a terminal to confirm on it cannot be, so refuse before locking.
-        confirmable(mode.yes)?;
-    }
-    let _lock = if mode.dry_run {
-        None
-    } else {
-        let lock = take_lock(&project)?;
-        // Read again under the lock: another run may have finished while we waited.
-        project = Project::load(loc, now)?;
-        Some(lock)
-    };
-    if recover_pending(&project, mode.dry_run)? {
-        project = Project::load(loc, now)?;
-    }
-    let plan = match look(&project, planner, mode, now, true)? {
-        Looked::Finished => return Ok(()),
-        Looked::Ask => unreachable!("consent is asked for under the lock"),
-        Looked::Plan(plan) => plan,
-    };
-    show(&project, &plan, mode.json);
     if mode.dry_run {
-        ui::note("dry run: nothing was written");
+        recover_pending(&project, true)?;
+        if let Some(plan) = look(&project, planner, mode, now)? {
+            show(&project, &plan, mode.json);
+            ui::note("dry run: nothing was written");
+        }
         return Ok(());
     }
+    if project.state()?.pending.is_some() {
+        confirmable(mode.yes)?;
+        let _lock = take_lock(&project)?;
+        project = Project::load(loc, now)?;
+        if recover_pending(&project, false)? {
+            project = Project::load(loc, now)?;
+        }
+        let Some(plan) = look(&project, planner, mode, now)? else {
+            return Ok(());
+        };
+        show(&project, &plan, mode.json);
+        confirm(mode.yes, planner.question())?;
+        let private = ask_private_mode(&project, mode);
+        return finish(loc, &project, &plan, mode, now, private);
+    }
+    let seen = inputs(&project);
+    let Some(plan) = look(&project, planner, mode, now)? else {
+        return Ok(());
+    };
+    confirmable(mode.yes)?;
+    show(&project, &plan, mode.json);
     confirm(mode.yes, planner.question())?;
-    offer_private_mode(&project, mode)?;
+    let private = ask_private_mode(&project, mode);
+    let _lock = take_lock(&project)?;
+    if let Some((path, _)) = inputs(&project)
+        .into_iter()
+        .zip(&seen)
+        .find(|(now, then)| now != *then)
+        .map(|(now, _)| now)
+    {
+        return Err(Refusal::EditedMeanwhile { path }.into());
+    }
+    finish(loc, &project, &plan, mode, now, private)
+}
+
+/// Applies a confirmed plan (under the lock), reports it and runs the restart if asked.
+fn finish(
+    loc: &Locator,
+    project: &Project,
+    plan: &Plan,
+    mode: Mode,
+    now: Timestamp,
+    private: bool,
+) -> Result<()> {
     change::apply(
         &project.paths,
         plan.step,
@@ -164,10 +184,14 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         &plan.backup_dir,
         now,
     )?;
+    if private {
+        fsio::set_mode(&project.env_path, 0o600)?;
+        ui::note("mode set to 600");
+    }
     if mode.json {
-        ui::out(&report_json(&project, &plan).to_string());
+        ui::out(&report_json(project, plan).to_string());
     } else {
-        ui::out(&report(&project, &plan));
+        ui::out(&report(project, plan));
     }
     if mode.restart
         && let Some(r) = &plan.restart
@@ -177,21 +201,33 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
     Ok(())
 }
 
-/// Plans once; asks for consent on a terminal when the planner can take it.
+/// What every file a plan may be made from holds (by hash; `None` when absent or
+/// unreadable), the state file included: equal before and under the lock means the plan
+/// still stands.
+fn inputs(project: &Project) -> Vec<(PathBuf, Option<String>)> {
+    let mut files = project.writable_files();
+    files.push(project.paths.state.clone());
+    files
+        .into_iter()
+        .map(|f| {
+            let hash = fsio::read_bytes(&f).ok().map(|b| fsio::sha256_hex(&b));
+            (f, hash)
+        })
+        .collect()
+}
+
+/// Plans once; asks for consent on a terminal when the planner can take it. `None` when
+/// there is nothing to do (said on stdout).
 fn look(
     project: &Project,
     planner: &mut dyn Planner,
     mode: Mode,
     now: Timestamp,
-    locked: bool,
-) -> Result<Looked> {
+) -> Result<Option<Box<Plan>>> {
     let decision = match planner.plan(project, now) {
         Err(Error::Refused(Refusal::NeedsConsent { vars, key, signer }))
             if !mode.yes && !mode.dry_run && ui::interactive() =>
         {
-            if !locked {
-                return Ok(Looked::Ask);
-            }
             ui::warn(&format!(
                 "{} signed by {key}: revoking it breaks every client that holds them; they can be re-minted with {signer}",
                 vars.join(" and ")
@@ -214,9 +250,9 @@ fn look(
             } else {
                 ui::out(&line);
             }
-            Ok(Looked::Finished)
+            Ok(None)
         }
-        Decision::Apply(plan) => Ok(Looked::Plan(plan)),
+        Decision::Apply(plan) => Ok(Some(plan)),
     }
 }
 
@@ -259,17 +295,13 @@ fn readable_mode(project: &Project) -> Option<u32> {
     project.facts.env_mode.filter(|m| m & 0o077 != 0)
 }
 
-/// The offered fix for a readable `.env`, once the step is confirmed on a terminal.
-fn offer_private_mode(project: &Project, mode: Mode) -> Result<()> {
-    if readable_mode(project).is_some()
+/// The offered fix for a readable `.env`, asked once the step is confirmed on a terminal
+/// (applied with the step).
+fn ask_private_mode(project: &Project, mode: Mode) -> bool {
+    readable_mode(project).is_some()
         && !mode.yes
         && ui::interactive()
         && ui::confirm("Make the .env readable by its owner only (mode 600) too?") == Some(true)
-    {
-        fsio::set_mode(&project.env_path, 0o600)?;
-        ui::note("mode set to 600");
-    }
-    Ok(())
 }
 
 /// What was done, as JSON: the step, the files written, the backup, the services to restart

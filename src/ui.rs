@@ -1,5 +1,6 @@
 //! The only module that prints or asks: stdout for results, stderr for notes, warnings,
-//! errors and progress, and dialoguer prompts only when both stdin and stderr are terminals.
+//! errors and progress, and prompts (line-based; dialoguer only for passwords) only when
+//! both stdin and stderr are terminals.
 //! Colour is used on a terminal and never when `NO_COLOR` is set.
 
 // The one module that talks to the terminal.
@@ -134,17 +135,40 @@ pub(crate) fn interactive() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
-/// Asks the user to pick one of `items` (returns its index), starting on `default`.
-/// `None` when the prompt could not be shown or was cancelled.
+/// Asks the user to pick one of `items` (returns its index) from a numbered list, answered
+/// on Enter (`⏎` alone takes `default`). A plain line prompt: the cursor is never hidden and
+/// the terminal never leaves its normal mode, so Ctrl-C leaves it as it was. `None` when the
+/// prompt could not be shown, input ended, or three answers were not a number in range.
 #[must_use]
 pub(crate) fn select(prompt: &str, items: &[&str], default: usize) -> Option<usize> {
-    dialoguer::Select::new()
-        .with_prompt(prompt)
-        .items(items)
-        .default(default)
-        .interact_opt()
-        .ok()
-        .flatten()
+    use std::io::Write;
+    let mut err = io::stderr();
+    writeln!(err, "{prompt}:").ok()?;
+    for (i, item) in items.iter().enumerate() {
+        writeln!(err, "  {}) {item}", i + 1).ok()?;
+    }
+    for _ in 0..3 {
+        write!(err, "Choose 1-{} [{}]: ", items.len(), default + 1).ok()?;
+        err.flush().ok()?;
+        let answer = read_answer()?;
+        if answer.is_empty() {
+            return Some(default);
+        }
+        match answer.parse::<usize>() {
+            Ok(n) if (1..=items.len()).contains(&n) => return Some(n - 1),
+            _ => writeln!(err, "type a number from 1 to {}", items.len()).ok()?,
+        }
+    }
+    None
+}
+
+/// One answer typed on the terminal, trimmed (at most 256 bytes are read); `None` at the end
+/// of input.
+fn read_answer() -> Option<String> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    let read = io::stdin().lock().take(256).read_line(&mut line).ok()?;
+    (read > 0).then(|| line.trim().to_owned())
 }
 
 /// Asks a yes/no question on the terminal (default no), answered on Enter as apt and gh do:
@@ -152,16 +176,11 @@ pub(crate) fn select(prompt: &str, items: &[&str], default: usize) -> Option<usi
 /// could not be asked (no terminal, end of input).
 #[must_use]
 pub(crate) fn confirm(question: &str) -> Option<bool> {
-    use std::io::{BufRead, Read, Write};
+    use std::io::Write;
     let mut err = io::stderr();
     write!(err, "{question} [y/N] ").ok()?;
     err.flush().ok()?;
-    let mut line = String::new();
-    let read = io::stdin().lock().take(256).read_line(&mut line).ok()?;
-    if read == 0 {
-        return None;
-    }
-    let answer = line.trim().to_ascii_lowercase();
+    let answer = read_answer()?.to_ascii_lowercase();
     Some(answer == "y" || answer == "yes")
 }
 

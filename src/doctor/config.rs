@@ -75,6 +75,16 @@ pub(super) fn record(
         (Err(_), _) => None,
     };
     match &state {
+        Err(crate::error::Error::Refused(crate::error::Refusal::Precondition {
+            place,
+            reason,
+        })) => {
+            r.push(Finding::error("keyctl_dir_unsafe", place.clone()).says(
+                format!("keyctl's directory {reason}"),
+                "its state file and backups are not evidence: doctor ignores them and every writing command refuses",
+                "make it a real directory owned by the user running keyctl, mode 700",
+            ));
+        }
         Err(e) => r.push(
             Finding::error(
                 "state_unreadable",

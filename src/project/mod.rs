@@ -573,11 +573,16 @@ impl Project {
     }
 }
 
-/// Reads the state file (a missing one is an empty state).
+/// Reads the state file (a missing one is an empty state), once `.keyctl/` is checked.
 ///
 /// # Errors
-/// Unreadable (exit 4) or invalid (exit 2, naming the file).
+/// Unreadable (exit 4), invalid (exit 2, naming the file), or in a `.keyctl/` keyctl must
+/// not trust (exit 3).
 pub(crate) fn load_state(paths: &Paths, now: Timestamp) -> Result<State> {
+    // A record in a directory others can write (or a link to one) is not evidence.
+    if !fsio::private_dir_if_present(&paths.dir, &paths.dir)? {
+        return Ok(State::default());
+    }
     let Some(text) = fsio::read_text_if_present(&paths.state)? else {
         return Ok(State::default());
     };
@@ -679,7 +684,12 @@ fn retired(paths: &Paths, state: &State) -> Vec<RetiredSecret> {
     let mut out = Vec::new();
     for r in &state.retired_secrets {
         let backup = paths.absolute(&r.backup);
-        if !confined(&backup, &paths.dir) {
+        // Inside `.keyctl/`, lexically and through directories keyctl can trust.
+        let trusted = confined(&backup, &paths.dir)
+            && backup
+                .parent()
+                .is_some_and(|d| fsio::private_dir_if_present(&paths.dir, d).unwrap_or(false));
+        if !trusted {
             continue;
         }
         let var = r.var.as_deref().unwrap_or("JWT_SECRET");

@@ -185,8 +185,30 @@ fn a_keyctl_directory_another_user_could_control_is_refused() {
         if case != "backups link" {
             assert_eq!(tree(p.path()), files_before, "{case}: no file created");
         }
-        // Read-only commands and dry runs still work.
-        p.keyctl(["migrate", "--dry-run"]).now(T0).run();
+        // A dry run previews the same refusal; doctor reports the directory as a finding
+        // and ignores the record in it.
+        if case == "backups link" {
+            p.keyctl(["migrate", "--dry-run"]).now(T0).run();
+        } else {
+            p.keyctl(["migrate", "--dry-run"])
+                .now(T0)
+                .status(3)
+                .stderr_has(why)
+                .run();
+            let report = p
+                .keyctl(["doctor", "--json"])
+                .now(T0)
+                .status(1)
+                .run()
+                .json();
+            let codes: Vec<&str> = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|f| f["code"].as_str())
+                .collect();
+            assert!(codes.contains(&"keyctl_dir_unsafe"), "{case}: {codes:?}");
+        }
     }
 }
 

@@ -21,5 +21,6 @@ mod migrate;
 mod secrets;
 mod stacks;
 mod support;
+mod terminal;
 mod token;
 mod trust;

@@ -932,40 +932,6 @@ fn dry_run_previews_the_revocation_and_the_handout_names_who_gets_which_key() {
         .run();
 }
 
-/// At a terminal, each question is answered on Enter: `y⏎y⏎` answers the consent question
-/// and the confirmation, one each (a single-keystroke prompt took the `⏎` as the next "no").
-#[test]
-fn prompts_answer_on_enter_at_a_terminal() {
-    let p = Project::fixture("upstream-2026-02");
-    p.migrate(T0).run();
-    p.migrate(at(21)).run();
-    let command = format!(
-        "KEYCTL_NOW={} {} migrate --project {}",
-        at(21 + 81),
-        crate::support::keyctl_bin().display(),
-        p.path().display()
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs keyctl on a pseudo-terminal");
-    {
-        use std::io::Write;
-        let stdin = child.stdin.as_mut().unwrap();
-        // Answer each prompt once it is there.
-        for _ in 0..2 {
-            std::thread::sleep(std::time::Duration::from_millis(700));
-            stdin.write_all(b"y\n").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(p.phase(at(21 + 82)), "revoked", "{text}");
-}
-
 /// One way to ask for JSON: `--json`; errors then come as one JSON object on stderr.
 #[test]
 fn json_everywhere_and_json_errors() {
