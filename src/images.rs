@@ -1,7 +1,8 @@
 //! The image-version gate (SPEC §7): the oldest tag of each service that understands the
 //! asymmetric configuration, and what a compose file's `image:` says against it. Below the
-//! floor a service ignores the new variables, so a migration ends in an outage. Pure: reads
-//! only the image strings it is given.
+//! floor a service ignores the new variables, so a migration ends in an outage. Also which
+//! spelling of a variable a version reads where upstream renamed one. Pure: reads only the
+//! image strings it is given.
 
 use crate::compose::{Compose, Role};
 
@@ -64,6 +65,22 @@ impl Finding {
 #[must_use]
 pub(crate) fn image_version(image: &str) -> Option<[u64; 3]> {
     tag(image).and_then(version)
+}
+
+/// The two spellings of Auth's accepted-methods variable: `GOTRUE_JWT_VALIDMETHODS` below
+/// v2.187.0, `GOTRUE_JWT_VALID_METHODS` from v2.187.0 (supabase/auth #2334, SPEC §7).
+pub(crate) const AUTH_METHODS_VARS: [&str; 2] =
+    ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"];
+
+/// The spellings an Auth image of `version` reads, in order: the one of its version, or
+/// both (the newer first) when the version is unknown.
+#[must_use]
+pub(crate) fn auth_methods_vars(version: Option<[u64; 3]>) -> &'static [&'static str] {
+    match version {
+        Some(v) if v >= [2, 187, 0] => &AUTH_METHODS_VARS[..1],
+        Some(_) => &AUTH_METHODS_VARS[1..],
+        None => &AUTH_METHODS_VARS,
+    }
 }
 
 /// The tag of an image reference (`repo:tag`, `repo:tag@digest`); `None` without one.

@@ -199,9 +199,10 @@ pub(crate) fn views(
                 view.key_id = read("GOTRUE_JWT_KEY_ID").unwrap_or_default();
                 // envconfig splits the list on commas and keeps each name as written: a value
                 // that is set but blank is an empty list, under which Auth accepts nothing.
-                // (Either spelling is read, whatever the image: the stricter reading.)
-                let methods =
-                    read("GOTRUE_JWT_VALID_METHODS").or_else(|| read("GOTRUE_JWT_VALIDMETHODS"));
+                // The spelling read depends on the image's version (both when unknown).
+                let methods = crate::images::auth_methods_vars(view.version)
+                    .iter()
+                    .find_map(|var| read(var));
                 view.algs = match methods {
                     Some(m) if m.trim().is_empty() => Vec::new(),
                     Some(m) => m

@@ -90,29 +90,43 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
                     ),
             );
         }
+        // Each service's own verdict: their clock leeways differ (PostgREST allows 30 s,
+        // Auth none), so "expired" is said per service.
+        let mut rejecting: Vec<(String, &'static str, String)> = Vec::new();
+        for view in &views {
+            if let Verdict::Rejected { code, reason } =
+                verifier::verify(view, &d, now, &known, None)
+            {
+                rejecting.push((view.service.clone(), code, reason));
+            }
+        }
         let exp = d.claims.get("exp").and_then(serde_json::Value::as_i64);
-        let left = exp.map(|e| e - now.as_second());
-        if let (Some(exp), Some(left)) = (exp, left) {
+        if let Some(exp) = exp {
             let when =
                 Timestamp::from_second(exp).map_or_else(|_| exp.to_string(), |t| t.to_string());
-            if left <= -verifier::SKEW.as_secs() {
-                let affected: Vec<String> = views.iter().map(|v| v.service.clone()).collect();
+            let expired: Vec<String> = rejecting
+                .iter()
+                .filter(|(_, code, _)| *code == "expired")
+                .map(|(s, _, _)| s.clone())
+                .collect();
+            if !expired.is_empty() {
                 r.push(
                     Finding::error("api_key_expired", place.clone())
                         .variable(&var)
                         .kid_opt(kid.as_deref())
-                        .services(&affected)
+                        .services(&expired)
                         .says(
                             format!("{name} expired on {when}"),
                             &format!(
                                 "every request with this key gets 401 from {}",
-                                affected.join(", ")
+                                expired.join(", ")
                             ),
                             format!("{remint} (then give clients the new key)"),
                         ),
                 );
                 continue;
             }
+            let left = exp.saturating_sub(now.as_second());
             if left > 0 && left < EXPIRY_WARNING.as_secs() {
                 r.push(
                     Finding::warning("api_key_expiring", place.clone())
@@ -127,14 +141,6 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
                             format!("{remint} (then give clients the new key)"),
                         ),
                 );
-            }
-        }
-        let mut rejecting: Vec<(String, &'static str, String)> = Vec::new();
-        for view in &views {
-            if let Verdict::Rejected { code, reason } =
-                verifier::verify(view, &d, now, &known, None)
-            {
-                rejecting.push((view.service.clone(), code, reason));
             }
         }
         if rejecting.is_empty() {

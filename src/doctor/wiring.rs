@@ -141,10 +141,27 @@ fn accepted_methods(
     let compose_name = compose_file.path.display().to_string();
     let compose = &compose_file.doc;
     for view in views.iter().filter(|v| v.role == Role::Auth) {
-        for var in ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"] {
+        let read = crate::images::auth_methods_vars(view.version);
+        for var in crate::images::AUTH_METHODS_VARS {
             let Some(l) = compose.env(&view.service, var) else {
                 continue;
             };
+            if !read.contains(&var) {
+                let other = read[0];
+                r.push(
+                    Finding::warning("method_var_ignored", format!("{compose_name}:{}", l.line))
+                        .service(&view.service)
+                        .variable(var)
+                        .says(
+                            format!(
+                                "{var} is set, but this Auth image reads {other} (the variable was renamed in v2.187.0)"
+                            ),
+                            "the line has no effect: Auth derives the accepted methods from JWT_KEYS",
+                            format!("rename it to {other}, or remove it"),
+                        ),
+                );
+                continue;
+            }
             let value = env.interpolate(&l.value).unwrap_or_default();
             if value.trim().is_empty() {
                 continue;

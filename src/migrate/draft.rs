@@ -135,7 +135,9 @@ impl<'p> Draft<'p> {
     /// Adds `alg` to a literal `GOTRUE_JWT_VALID_METHODS` / `GOTRUE_JWT_VALIDMETHODS`.
     pub(super) fn allow_alg(&mut self, alg: Alg) -> Result<()> {
         for s in self.compose().with_role(Role::Auth) {
-            for key in ["GOTRUE_JWT_VALID_METHODS", "GOTRUE_JWT_VALIDMETHODS"] {
+            // Both spellings, whichever the image reads: an upgrade must not bring back a
+            // list that misses the algorithm.
+            for key in crate::images::AUTH_METHODS_VARS {
                 let Some(line) = self.compose().env(&s.name, key) else {
                     continue;
                 };

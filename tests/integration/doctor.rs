@@ -150,7 +150,7 @@ fn configuration_drifts_are_reported() {
     let compose = p.read("docker-compose.yml");
     let compose = compose.replacen(
         "      GOTRUE_JWT_KEYS: ${JWT_KEYS}\n",
-        "      GOTRUE_JWT_KEYS: ${JWT_KEYS}\n      GOTRUE_JWT_VALID_METHODS: HS256\n",
+        "      GOTRUE_JWT_KEYS: ${JWT_KEYS}\n      GOTRUE_JWT_VALIDMETHODS: HS256\n",
         1,
     );
     let compose = compose.replacen(
@@ -198,4 +198,93 @@ fn key_set_problems_carry_the_kid() {
     let f = finding(&v, "key_set");
     assert!(f["kid"].is_string(), "{f}");
     assert_eq!(f["variable"], "JWT_KEYS");
+}
+
+/// Auth reads `GOTRUE_JWT_VALIDMETHODS` below v2.187.0 and `GOTRUE_JWT_VALID_METHODS` from
+/// it (supabase/auth #2334): the spelling the image does not read is reported as having no
+/// effect, and only the one it reads can lock an algorithm out.
+#[test]
+fn auth_reads_the_methods_variable_its_version_spells() {
+    let p = private(Project::fixture("upstream-2026-02"));
+    p.migrate(T0).run();
+    let base = p.read("docker-compose.yml");
+    let pin = |var: &str, image: &str| {
+        base.replacen(
+            "      GOTRUE_JWT_KEYS:",
+            &format!("      {var}: HS256\n      GOTRUE_JWT_KEYS:"),
+            1,
+        )
+        .replace("supabase/gotrue:v2.186.0", image)
+    };
+    for (var, image, want) in [
+        (
+            "GOTRUE_JWT_VALID_METHODS",
+            "supabase/gotrue:v2.186.0",
+            "method_var_ignored",
+        ),
+        (
+            "GOTRUE_JWT_VALIDMETHODS",
+            "supabase/gotrue:v2.186.0",
+            "method_not_allowed",
+        ),
+        (
+            "GOTRUE_JWT_VALIDMETHODS",
+            "supabase/gotrue:v2.187.0",
+            "method_var_ignored",
+        ),
+        (
+            "GOTRUE_JWT_VALID_METHODS",
+            "supabase/gotrue:v2.187.0",
+            "method_not_allowed",
+        ),
+    ] {
+        p.write("docker-compose.yml", pin(var, image));
+        let (_, codes, v) = doctor(&p, &crate::support::at(5));
+        let other = if want == "method_var_ignored" {
+            "method_not_allowed"
+        } else {
+            "method_var_ignored"
+        };
+        assert!(codes.contains(&want.to_owned()), "{var} on {image}: {v:#}");
+        assert!(
+            !codes.contains(&other.to_owned()),
+            "{var} on {image}: {v:#}"
+        );
+        // The switch is refused only where Auth really reads the pin.
+        let refused = p
+            .migrate(crate::support::at(21))
+            .args(["--dry-run"])
+            .any_status()
+            .run();
+        assert_eq!(
+            refused.code == Some(3),
+            want == "method_not_allowed",
+            "{var} on {image}: {}",
+            refused.stderr
+        );
+    }
+}
+
+/// Expiry is each service's own: ten seconds after `exp`, Auth (no leeway) and the others
+/// reject the key while PostgREST (30 s leeway) still accepts it.
+#[test]
+fn an_expired_key_names_the_services_that_reject_it_by_their_own_leeway() {
+    let p = private(Project::fixture("upstream-2026-02"));
+    let anon = p.env_value("ANON_KEY");
+    let exp = keyctl::jws::decode(&anon).unwrap().claims["exp"]
+        .as_i64()
+        .unwrap();
+    let ten_after = jiff::Timestamp::from_second(exp + 10).unwrap().to_string();
+    let (exit, codes, v) = doctor(&p, &ten_after);
+    assert_eq!(exit, 1, "{v:#}");
+    assert!(codes.contains(&"api_key_expired".to_owned()), "{v:#}");
+    let f = finding(&v, "api_key_expired");
+    let services: Vec<&str> = f["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(services.contains(&"auth"), "{f:#}");
+    assert!(!services.contains(&"rest"), "PostgREST allows 30 s: {f:#}");
 }

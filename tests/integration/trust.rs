@@ -120,11 +120,11 @@ fn api_keys_in_an_env_file_need_consent_and_are_reminted_where_they_live() {
 fn a_step_that_would_break_a_service_is_refused_naming_it() {
     let p = private(Project::fixture("upstream-2026-02"));
     p.migrate(T0).run();
-    // Someone pins Auth's accepted methods to HS256 after step 1: the switch would make Auth
-    // reject every session it signs with the new key.
+    // Someone pins Auth's accepted methods to HS256 after step 1 (in the spelling Auth
+    // v2.186 reads): the switch would make Auth reject every session it signs with the new key.
     let compose = p.read("docker-compose.yml").replacen(
         "      GOTRUE_JWT_KEYS:",
-        "      GOTRUE_JWT_VALID_METHODS: HS256\n      GOTRUE_JWT_KEYS:",
+        "      GOTRUE_JWT_VALIDMETHODS: HS256\n      GOTRUE_JWT_KEYS:",
         1,
     );
     p.write("docker-compose.yml", &compose);
