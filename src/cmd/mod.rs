@@ -26,8 +26,8 @@ pub(crate) struct ProjectArgs {
     /// The env file (default: DIR/.env).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml beside the env file).
-    #[arg(long, value_name = "FILE")]
+    /// The compose file, as `docker compose -f` takes it (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml beside the env file).
+    #[arg(long, short = 'f', value_name = "FILE")]
     pub compose_file: Option<PathBuf>,
     /// Say which service plays which role, for custom images (repeatable; ROLE: auth, rest, realtime, storage, functions, kong or none). Overrides keyctl.toml.
     #[arg(long = "service-is", value_name = "SERVICE=ROLE", value_parser = parse_service)]

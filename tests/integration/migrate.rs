@@ -976,3 +976,18 @@ fn json_everywhere_and_json_errors() {
         "{sets:#}"
     );
 }
+
+/// As with docker compose: the current directory is the project, `-f` names the compose file.
+#[test]
+fn the_current_directory_is_the_project_and_dash_f_names_the_compose_file() {
+    let p = Project::fixture("upstream-2026-02");
+    std::fs::rename(p.file("docker-compose.yml"), p.file("stack.yml")).unwrap();
+    let out = p
+        .keyctl(["migrate", "--dry-run", "-f", "stack.yml"])
+        .no_project()
+        .in_project_dir()
+        .now(T0)
+        .run();
+    assert!(out.stdout.contains("stack.yml"), "{}", out.stdout);
+    assert!(out.stdout.contains("JWT_JWKS"), "{}", out.stdout);
+}
