@@ -335,6 +335,13 @@ pub(crate) fn recover(paths: &Paths, files: &[&Path], state: &mut State) -> Resu
 /// with what the plan was made from once before anything is written and again right before
 /// its rename. On any error every file is put back as it was.
 ///
+/// Four sync points, in this order (docs/RELIABILITY.md): (1) every new text — backups,
+/// journal, finished state, files — written to temporary files and synced together; (2)
+/// the backups and the journal renamed into place and their directories synced; (3) the
+/// files renamed and their directories synced; (4) the finished state renamed and synced.
+/// A crash before (2) leaves the old files and no journal; between (2) and (4), a journal
+/// whose backups are durable, which the next run undoes.
+///
 /// # Errors
 /// I/O errors (exit 4), a file that changed on disk since it was read (exit 4), two planned
 /// files that are one file (exit 3).
@@ -372,7 +379,10 @@ pub(crate) fn apply(
         }
         targets.push((c, target));
     }
+    // (1) Every new text in a synced temporary file.
+    fsio::private_dir(&paths.dir, &paths.dir)?;
     let mut journal = Vec::new();
+    let mut backups = Vec::new();
     for (c, target) in &targets {
         let on_disk = fsio::read_text(target)?;
         if on_disk != c.before {
@@ -396,7 +406,11 @@ pub(crate) fn apply(
             backup = backup_dir.join(format!("{name}.{n}"));
         }
         // The backup holds exactly what the journal's `before` hash names.
-        fsio::backup(&paths.dir, &backup, c.before.as_bytes())?;
+        backups.push(fsio::stage_backup(
+            &paths.dir,
+            &backup,
+            c.before.as_bytes(),
+        )?);
         journal.push(PendingFile {
             path: paths.relative(target),
             backup: paths.relative(&backup),
@@ -413,27 +427,65 @@ pub(crate) fn apply(
     // The state as it was on disk, plus the journal: what recovery reads after a crash.
     let mut journaled = crate::project::load_state(paths, now).unwrap_or_default();
     journaled.pending = state.pending.clone();
-    if let Err(e) = write_state(paths, &journaled) {
+    let mut journal_file = fsio::stage(&paths.state, journaled.render().as_bytes(), 0o600, false)?;
+    let mut finished_file = fsio::stage(&paths.state, finished.render().as_bytes(), 0o600, false)?;
+    let mut files = Vec::new();
+    for (c, target) in &targets {
+        files.push(fsio::stage(target, c.after.as_bytes(), 0, true)?);
+    }
+    let all: Vec<&fsio::Staged> = backups
+        .iter()
+        .chain(&files)
+        .chain([&journal_file, &finished_file])
+        .collect();
+    fsio::sync(&all, &[])?;
+    // (2) The backups, then the journal, in place and durable.
+    // The new backup directory's entry, the journal's, and `.keyctl/`'s own (the lock may
+    // just have made it). After the first, these syncs find little left to commit.
+    let mut keyctl_dirs = vec![
+        backup_dir.to_path_buf(),
+        paths.dir.join("backups"),
+        paths.dir.clone(),
+    ];
+    keyctl_dirs.extend(paths.dir.parent().map(Path::to_path_buf));
+    for b in &mut backups {
+        b.commit(None)?;
+    }
+    if let Err(e) = journal_file
+        .commit(None)
+        .and_then(|()| fsio::sync_dirs(&keyctl_dirs))
+    {
         // The rename may have happened before the error (a failed directory sync): take the
         // journal back, nothing has been written yet.
         journaled.pending = None;
         let _ = write_state(paths, &journaled);
         return Err(e);
     }
+    // (3) The files.
     let mut written: Vec<(&FileChange, &Path)> = Vec::new();
-    for (c, target) in &targets {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for ((c, target), file) in targets.iter().zip(&mut files) {
         // Compared again with what the plan was made from right before the rename: an edit
         // another program made since the check above is not lost.
-        let result = fsio::replace_if_unchanged(target, c.before.as_bytes(), c.after.as_bytes());
-        // A rename that happened before a later error (the directory sync) still counts.
+        let result = file.commit(Some(c.before.as_bytes()));
         if fsio::holds(target, c.after.as_bytes()) {
             written.push((c, target));
         }
         if let Err(e) = result {
             return Err(undo(paths, &written, journaled, e));
         }
+        if !dirs.contains(&file.dir()) {
+            dirs.push(file.dir());
+        }
     }
-    if let Err(e) = write_state(paths, &finished) {
+    if let Err(e) = fsio::sync_dirs(&dirs) {
+        return Err(undo(paths, &written, journaled, e));
+    }
+    // (4) The finished state.
+    if let Err(e) = finished_file
+        .commit(None)
+        .and_then(|()| fsio::sync_dirs(std::slice::from_ref(&paths.dir)))
+    {
         return Err(undo(paths, &written, journaled, e));
     }
     Ok(())

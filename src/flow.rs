@@ -85,6 +85,10 @@ pub(crate) trait Planner {
     /// Bad input (exit 2) or a refusal (exit 3).
     fn plan(&self, project: &Project, now: Timestamp) -> Result<Decision>;
 
+    /// Looks, once, at what the plan depends on outside the files (the running containers,
+    /// SPEC §6), right after the project is loaded. Default: nothing.
+    fn observe(&mut self, _project: &Project, _loc: &Locator) {}
+
     /// Records the consent asked for at the prompt after a [`Refusal::NeedsConsent`];
     /// returns `false` when this planner has no consent to give.
     fn grant_consent(&mut self) -> bool {
@@ -124,6 +128,7 @@ pub(crate) struct Mode {
 pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
     let now = clock::now()?;
     let mut project = Project::load(loc, now)?;
+    planner.observe(&project, loc);
     if mode.dry_run {
         recover_pending(&project, true)?;
         if let Some(plan) = look(&project, planner, mode, now)? {

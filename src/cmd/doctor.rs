@@ -45,7 +45,7 @@ impl DoctorArgs {
             other => other?,
         };
         let compose_path = project.compose_path();
-        let sight = super::look(&self.project.locator());
+        let sight = Some(super::look(&project, &self.project.locator()));
         let doctor::Diagnosis {
             phase,
             findings,

@@ -115,7 +115,7 @@ impl MigrateArgs {
                 let mut m = Migration {
                     alg: self.alg.unwrap_or(Alg::Es256),
                     to: self.to.map(Target::phase),
-                    sight: super::look(&loc),
+                    live: true,
                     ..self.write.migration(Request::Next)
                 };
                 flow::run(&loc, self.write.mode(), &mut m)
@@ -126,7 +126,7 @@ impl MigrateArgs {
 
 /// Per service, whether it runs the files' values (SPEC §6): JSON and text.
 fn live_status(project: &Project, loc: &crate::project::Locator) -> (Value, String) {
-    let sight = super::look(loc);
+    let sight = Some(super::look(project, loc));
     match sight {
         Some(crate::engine::Sight::Seen {
             endpoint,

@@ -122,11 +122,9 @@ impl WriteArgs {
     }
 }
 
-/// What the engine shows of `loc`'s compose project (SPEC §6); `None` when the project cannot
-/// even be loaded (the command reports that itself).
+/// What the engine shows of the loaded `project`'s compose project (SPEC §6), named as
+/// `loc` says (`--project-name`) or as compose derives it.
 #[must_use]
-pub(crate) fn look(loc: &Locator) -> Option<crate::engine::Sight> {
-    let project = crate::project::Project::load(loc, crate::clock::now().ok()?).ok()?;
-    let name = project.compose_project_name(loc.project_name.as_deref());
-    Some(crate::engine::look(&name))
+pub(crate) fn look(project: &crate::project::Project, loc: &Locator) -> crate::engine::Sight {
+    crate::engine::look(&project.compose_project_name(loc.project_name.as_deref()))
 }

@@ -75,7 +75,7 @@ impl RevokeArgs {
         };
         let mut m = Migration {
             expect,
-            sight: super::look(&loc),
+            live: true,
             ..self.write.migration(request)
         };
         flow::run(&loc, self.write.mode(), &mut m)

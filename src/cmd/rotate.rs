@@ -34,7 +34,7 @@ impl RotateArgs {
         let loc = self.project.locator();
         let mut m = Migration {
             alg: self.alg.unwrap_or(Alg::Es256),
-            sight: super::look(&loc),
+            live: true,
             ..self.write.migration(Request::Rotate)
         };
         flow::run(&loc, self.write.mode(), &mut m)

@@ -10,6 +10,7 @@ use saphyr::{Yaml, YamlLoader};
 use saphyr_parser::Parser;
 
 use super::index::{Kind, NodeId, Tree, line_content_end, line_of, line_start, next_line_start};
+use super::verify::Plain;
 use super::{ComposeError, EnvLine, Role, Service, role_of_image};
 
 /// A compose file: its exact text and an index of where its nodes are.
@@ -22,6 +23,9 @@ pub struct Compose {
     /// Roles the user assigned by service name (`keyctl.toml`, `--service`): `None` means
     /// "not a Supabase service keyctl handles", whatever the image says.
     pub(super) assigned: Vec<(String, Option<Role>)>,
+    /// The text as a plain YAML reader sees it (aliases expanded, merges applied): what an
+    /// edit is verified against.
+    pub(super) plain: Vec<Plain>,
 }
 
 /// A live environment entry and where it sits.
@@ -60,6 +64,11 @@ impl Compose {
             .load(&mut loader, true)
             .err()
             .or_else(|| loader.error().cloned());
+        let plain = if strict.is_none() {
+            super::verify::plain_of(&loader.into_documents())
+        } else {
+            Vec::new()
+        };
         if let Some(e) = strict {
             let line = e.marker().line();
             let key = text
@@ -93,6 +102,7 @@ impl Compose {
             tree,
             services,
             assigned: Vec::new(),
+            plain,
         })
     }
 

@@ -3,7 +3,7 @@
 //!
 //! An edit refuses what it cannot change in place (aliases, `<<` merges, flow collections,
 //! block scalars), picks one plan ([`super::plan`]), splices the text and keeps the result
-//! only if [`verify_edit`] finds no other difference and the new text reads back as
+//! only if [`super::verify_edit`]'s comparison finds no other difference and the new text reads back as
 //! intended. It never leaves a half-made edit behind (the text is unchanged on every error),
 //! never prints, and never touches the filesystem.
 
@@ -12,8 +12,21 @@ use saphyr_parser::ScalarStyle;
 use super::document::{Compose, is_env_name};
 use super::index::{Kind, NodeId};
 use super::plan::{Plan, Splice};
-use super::verify::verify_edit;
+use super::verify::verify_plain;
 use super::{Change, ComposeError};
+
+/// One entry to set ([`Compose::set_envs`]).
+#[derive(Clone, Copy)]
+pub struct EnvEdit<'a> {
+    /// The service.
+    pub service: &'a str,
+    /// The variable.
+    pub key: &'a str,
+    /// The value written when the entry must change.
+    pub wanted: &'a str,
+    /// Whether a live or commented-out value is already right.
+    pub is_right: &'a dyn Fn(&str) -> bool,
+}
 
 impl Compose {
     /// Makes `service`'s environment hold `key`.
@@ -28,7 +41,7 @@ impl Compose {
     /// # Errors
     /// No such service; a service or environment that cannot be edited in place (an alias,
     /// a `<<` merge, a flow collection, a block-scalar value); or an edit that would change
-    /// anything else ([`verify_edit`]). The text is unchanged on every error.
+    /// anything else ([`super::verify_edit`]). The text is unchanged on every error.
     pub fn set_env(
         &mut self,
         service: &str,
@@ -36,6 +49,144 @@ impl Compose {
         wanted: &str,
         is_right: &dyn Fn(&str) -> bool,
     ) -> Result<Change, ComposeError> {
+        let edit = EnvEdit {
+            service,
+            key,
+            wanted,
+            is_right,
+        };
+        self.set_envs(&[edit]).map(|mut c| c.remove(0))
+    }
+
+    /// [`Compose::set_env`] for several entries at once, with the same result as making them
+    /// one after the other: edits of different services are spliced together, verified
+    /// once and parsed once (an edit costs a parse of the whole file, so a step that wires
+    /// five services parses it twice instead of ten times). A second edit of a service
+    /// already edited starts a new batch. A batch that fails its verification is made again
+    /// one edit at a time, so the error names the edit at fault.
+    ///
+    /// # Errors
+    /// As [`Compose::set_env`]; the text is unchanged on every error.
+    pub fn set_envs(&mut self, edits: &[EnvEdit<'_>]) -> Result<Vec<Change>, ComposeError> {
+        let before = self.clone();
+        let mut changes = Vec::with_capacity(edits.len());
+        let mut batch: Vec<(&EnvEdit<'_>, Splice, String)> = Vec::new();
+        for edit in edits {
+            if batch.iter().any(|(e, _, _)| e.service == edit.service) {
+                self.apply_batch(&mut batch, &mut changes)
+                    .inspect_err(|_| *self = before.clone())?;
+            }
+            match self.plan_edit(edit) {
+                Ok(None) => changes.push((
+                    edit.service.to_owned(),
+                    edit.key.to_owned(),
+                    Change::Unchanged,
+                )),
+                Ok(Some((splice, expected))) => batch.push((edit, splice, expected)),
+                Err(e) => {
+                    *self = before;
+                    return Err(e);
+                }
+            }
+        }
+        self.apply_batch(&mut batch, &mut changes)
+            .inspect_err(|_| *self = before.clone())?;
+        // In the order asked.
+        Ok(edits
+            .iter()
+            .map(|e| {
+                let i = changes
+                    .iter()
+                    .position(|(s, k, _)| s == e.service && k == e.key)
+                    .expect("every edit has its change");
+                changes.remove(i).2
+            })
+            .collect())
+    }
+
+    /// Applies the planned `batch` (edits of distinct services) and records each change with
+    /// the line its entry is on afterwards; empties the batch.
+    fn apply_batch(
+        &mut self,
+        batch: &mut Vec<(&EnvEdit<'_>, Splice, String)>,
+        changes: &mut Vec<(String, String, Change)>,
+    ) -> Result<(), ComposeError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let done: Vec<(&EnvEdit<'_>, Splice, String)> = std::mem::take(batch);
+        let splices: Vec<Splice> = done.iter().map(|(_, s, _)| s.clone()).collect();
+        let intended: Vec<(String, String)> = done
+            .iter()
+            .map(|(e, _, _)| (e.service.to_owned(), e.key.to_owned()))
+            .collect();
+        let kinds: Vec<Change> = done
+            .iter()
+            .map(|(e, s, _)| self.change_kind(e, s))
+            .collect();
+        let first_line = self.line_of(done[0].1.range.start);
+        let together = self.apply(&splices, &intended, &[], first_line, |new| {
+            for (e, _, expected) in &done {
+                match new.env(e.service, e.key) {
+                    Some(l) if l.value == *expected => {}
+                    _ => {
+                        return Err(format!(
+                            "services.{}.environment.{} would not read back as intended",
+                            e.service, e.key
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = together {
+            if done.len() == 1 {
+                let (edit, _, _) = &done[0];
+                return Err(ComposeError {
+                    line: e.line,
+                    message: format!(
+                        "cannot set {} in service `{}`: {}",
+                        edit.key, edit.service, e.message
+                    ),
+                });
+            }
+            // One at a time, so that the error names its edit.
+            for (edit, _, _) in &done {
+                let mut one = Vec::new();
+                let Some((splice, expected)) = self.plan_edit(edit)? else {
+                    changes.push((
+                        edit.service.to_owned(),
+                        edit.key.to_owned(),
+                        Change::Unchanged,
+                    ));
+                    continue;
+                };
+                one.push((*edit, splice, expected));
+                self.apply_batch(&mut one, changes)?;
+            }
+            return Ok(());
+        }
+        for ((edit, _, _), kind) in done.iter().zip(kinds) {
+            let line = self.env(edit.service, edit.key).map_or(0, |l| l.line);
+            let change = match kind {
+                Change::Uncommented { .. } => Change::Uncommented { line },
+                Change::Added { .. } => Change::Added { line },
+                _ => Change::Replaced { line },
+            };
+            changes.push((edit.service.to_owned(), edit.key.to_owned(), change));
+        }
+        Ok(())
+    }
+
+    /// The plan for one edit against the current text: `None` when the live entry is already
+    /// right; else its splice and the value it must read back as.
+    fn plan_edit(&self, edit: &EnvEdit<'_>) -> Result<Option<(Splice, String)>, ComposeError> {
+        let EnvEdit {
+            service,
+            key,
+            wanted,
+            is_right,
+        } = *edit;
         if !is_env_name(key) {
             return Err(ComposeError::general(format!(
                 "`{key}` is not a variable name keyctl can write"
@@ -47,30 +198,30 @@ impl Compose {
         if let Some(live) = self.env(service, key)
             && is_right(&live.value)
         {
-            return Ok(Change::Unchanged);
+            return Ok(None);
         }
-        let (splice, change, expected) =
+        let (splice, _, expected) =
             self.plan_set(service, key, wanted, is_right, (svc_key, svc))?;
-        let line = match &change {
-            Change::Uncommented { line } | Change::Added { line } | Change::Replaced { line } => {
-                *line
-            }
-            Change::Unchanged => self.tree.nodes[svc_key].line,
-        };
-        let intended = [(service.to_owned(), key.to_owned())];
-        self.apply(&[splice], &intended, &[], line, |new| {
-            match new.env(service, key) {
-                Some(e) if e.value == expected => Ok(()),
-                _ => Err(format!(
-                    "services.{service}.environment.{key} would not read back as intended"
-                )),
-            }
-        })
-        .map_err(|e| ComposeError {
-            line: e.line,
-            message: format!("cannot set {key} in service `{service}`: {}", e.message),
-        })?;
-        Ok(change)
+        Ok(Some((splice, expected)))
+    }
+
+    /// What a planned splice of `edit` does: uncomments, adds or replaces.
+    fn change_kind(&self, edit: &EnvEdit<'_>, splice: &Splice) -> Change {
+        if self.env(edit.service, edit.key).is_some() {
+            Change::Replaced { line: 0 }
+        } else if splice.text.trim().is_empty() {
+            Change::Uncommented { line: 0 }
+        } else {
+            Change::Added { line: 0 }
+        }
+    }
+
+    /// The 1-based line of byte `offset` in the text.
+    fn line_of(&self, offset: usize) -> usize {
+        1 + self.text.as_bytes()[..offset.min(self.text.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
     }
 
     /// The plan [`Compose::set_env`] carries out for `key` in the service `(svc_key, svc)`:
@@ -270,8 +421,9 @@ impl Compose {
             new.replace_range(s.range.clone(), &s.text);
         }
         let fail = |m: String| ComposeError::at(line, format!("{m}; nothing was changed"));
-        verify_edit(&self.text, &new, intended, healthcheck_of).map_err(fail)?;
-        let mut parsed = Compose::parse(&new).map_err(|e| fail(e.to_string()))?;
+        let mut parsed = Compose::parse(&new)
+            .map_err(|e| fail(format!("the edited text is not valid YAML ({e})")))?;
+        verify_plain(&self.plain, &parsed.plain, intended, healthcheck_of).map_err(fail)?;
         parsed.assigned.clone_from(&self.assigned);
         check(&parsed).map_err(fail)?;
         *self = parsed;

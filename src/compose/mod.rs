@@ -32,6 +32,7 @@ mod test_support;
 mod verify;
 
 pub use document::Compose;
+pub use editor::EnvEdit;
 pub use role::{Role, role_of_image};
 pub use verify::verify_edit;
 

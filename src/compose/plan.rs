@@ -18,6 +18,7 @@ use super::index::{
 use super::scalar::render_scalar;
 
 /// One splice of the text.
+#[derive(Clone)]
 pub(super) struct Splice {
     pub(super) range: Range<usize>,
     pub(super) text: String,

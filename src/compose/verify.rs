@@ -14,7 +14,7 @@ use saphyr_parser::{Parser, ScanError};
 
 /// A YAML value as a plain reader sees it, aliases expanded and `<<` merges applied.
 #[derive(Debug, Clone, PartialEq)]
-enum Plain {
+pub(super) enum Plain {
     Null,
     Bool(bool),
     Int(i64),
@@ -35,7 +35,13 @@ fn load_plain(text: &str) -> Result<Vec<Plain>, String> {
     if let Some(e) = loader.error() {
         return Err(describe(e));
     }
-    Ok(loader.into_documents().iter().map(to_plain).collect())
+    Ok(plain_of(&loader.into_documents()))
+}
+
+/// The plain reading of loaded YAML documents (kept by [`super::Compose`] from its own
+/// parse, so an edit never loads the old text again).
+pub(super) fn plain_of(docs: &[Yaml<'_>]) -> Vec<Plain> {
+    docs.iter().map(to_plain).collect()
 }
 
 fn to_plain(y: &Yaml<'_>) -> Plain {
@@ -269,11 +275,24 @@ pub fn verify_edit(
 ) -> Result<(), String> {
     let a = load_plain(old).map_err(|e| format!("the original is not valid YAML ({e})"))?;
     let b = load_plain(new).map_err(|e| format!("the edited text is not valid YAML ({e})"))?;
+    verify_plain(&a, &b, intended, healthcheck_of)
+}
+
+/// [`verify_edit`] on texts already read plainly: `a` before, `b` after.
+///
+/// # Errors
+/// As [`verify_edit`].
+pub(super) fn verify_plain(
+    a: &[Plain],
+    b: &[Plain],
+    intended: &[(String, String)],
+    healthcheck_of: &[String],
+) -> Result<(), String> {
     if a.len() != b.len() {
         return Err("the number of YAML documents changed".to_owned());
     }
     let unexpected = |d: String| Err(format!("an unexpected change at {d}"));
-    for (i, (da, db)) in a.iter().zip(&b).enumerate() {
+    for (i, (da, db)) in a.iter().zip(b).enumerate() {
         let (Plain::Map(ra), Plain::Map(rb), 0) = (da, db, i) else {
             if let Some(d) = first_diff("", da, db) {
                 return unexpected(d);

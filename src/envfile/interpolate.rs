@@ -1,22 +1,28 @@
 //! compose-go's template interpolation of `.env` values: `$$`, `$NAME`, `${NAME}` and the
 //! `${NAME[:]-default}`, `${NAME[:]?error}`, `${NAME[:]+replacement}` forms, nested.
 //!
-//! Variables come only from the pairs it is given, all taken from the `.env` itself: it
+//! Variables come only from the [`Vars`] it is given, all taken from the `.env` itself: it
 //! never reads the process environment, never touches the filesystem, and its errors
 //! name a variable or the `${…}` expression at fault, never a variable's value.
 
-/// The value last given for `name`, if any.
-fn lookup<'a>(resolved: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    resolved
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+use std::collections::HashMap;
+
+/// Where interpolation looks a variable up: each lookup is a hash lookup, so interpolating
+/// is linear in the text whatever the size of the file.
+pub(super) trait Vars {
+    /// The value last given for `name`, if any.
+    fn var(&self, name: &str) -> Option<&str>;
+}
+
+impl Vars for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
 }
 
 /// compose-go template interpolation: `$$`, `$NAME`, `${NAME}`, and `${NAME[:]-default}`,
 /// `${NAME[:]?error}`, `${NAME[:]+replacement}` with nesting.
-pub(super) fn substitute(s: &str, resolved: &[(String, String)]) -> Result<String, String> {
+pub(super) fn substitute(s: &str, resolved: &dyn Vars) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -36,7 +42,7 @@ pub(super) fn substitute(s: &str, resolved: &[(String, String)]) -> Result<Strin
             if len == 0 {
                 out.push('$');
             } else {
-                out.push_str(lookup(resolved, &rest[..len]).unwrap_or(""));
+                out.push_str(resolved.var(&rest[..len]).unwrap_or(""));
                 rest = &rest[len..];
             }
         }
@@ -58,7 +64,7 @@ fn matching_brace(s: &str) -> Option<usize> {
     None
 }
 
-fn braced(inner: &str, resolved: &[(String, String)]) -> Result<String, String> {
+fn braced(inner: &str, resolved: &dyn Vars) -> Result<String, String> {
     let name_len = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
@@ -66,7 +72,7 @@ fn braced(inner: &str, resolved: &[(String, String)]) -> Result<String, String> 
     if name.is_empty() {
         return Err(format!("invalid interpolation ${{{inner}}}"));
     }
-    let value = lookup(resolved, name);
+    let value = resolved.var(name);
     let (colon, op) = match op.strip_prefix(':') {
         Some(o) => (true, o),
         None => (false, op),
@@ -96,10 +102,10 @@ mod tests {
     #[test]
     fn a_multibyte_character_after_the_name_is_an_error_not_a_panic() {
         assert!(
-            substitute("${Aਾ}", &[])
+            substitute("${Aਾ}", &HashMap::new())
                 .unwrap_err()
                 .contains("invalid interpolation")
         );
-        assert!(substitute("${A:ఫ}", &[]).is_err());
+        assert!(substitute("${A:ఫ}", &HashMap::new()).is_err());
     }
 }

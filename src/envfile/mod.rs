@@ -15,9 +15,10 @@
 mod interpolate;
 mod parse;
 
+use std::collections::HashMap;
 use std::ops::Range;
 
-use interpolate::substitute;
+use interpolate::{Vars, substitute};
 use parse::parse_statement;
 
 /// How a value is quoted in the file.
@@ -84,6 +85,20 @@ pub struct ParseError {
 pub struct EnvFile {
     text: String,
     lines: Vec<Line>,
+    /// Each variable's last statement (an index into `lines`): lookups are constant time.
+    last: HashMap<String, usize>,
+    /// Each variable's last statement that has a value (interpolation skips bare `KEY` lines).
+    last_valued: HashMap<String, usize>,
+}
+
+impl Vars for EnvFile {
+    fn var(&self, name: &str) -> Option<&str> {
+        let i = *self.last_valued.get(name)?;
+        match &self.lines[i].kind {
+            LineKind::Entry(e) => e.value.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Entry {
@@ -130,17 +145,21 @@ impl EnvFile {
     /// `${NAME:?message}` whose variable is unset.
     pub fn parse(text: &str) -> Result<EnvFile, ParseError> {
         let mut lines = Vec::new();
-        let mut resolved: Vec<(String, String)> = Vec::new();
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let mut last = HashMap::new();
+        let mut last_valued = HashMap::new();
         let mut pos = if text.starts_with('\u{feff}') { 3 } else { 0 };
         let mut number = 1;
         // A leading BOM belongs to the first line's span so that render() is the identity.
         let mut line_start = 0;
         while pos < text.len() {
             let (kind, next, consumed_lines) = parse_statement(text, pos, number, &resolved)?;
-            if let LineKind::Entry(e) = &kind
-                && let Some(v) = &e.value
-            {
-                resolved.push((e.key.clone(), v.clone()));
+            if let LineKind::Entry(e) = &kind {
+                last.insert(e.key.clone(), lines.len());
+                if let Some(v) = &e.value {
+                    last_valued.insert(e.key.clone(), lines.len());
+                    resolved.insert(e.key.clone(), v.clone());
+                }
             }
             lines.push(Line {
                 span: line_start..next,
@@ -151,9 +170,14 @@ impl EnvFile {
             pos = next;
             line_start = next;
         }
+        for v in resolved.values_mut() {
+            zeroize::Zeroize::zeroize(v);
+        }
         Ok(EnvFile {
             text: text.to_owned(),
             lines,
+            last,
+            last_valued,
         })
     }
 
@@ -162,20 +186,18 @@ impl EnvFile {
     /// services run is a guess.
     #[must_use]
     pub fn conflicting_assignment(&self) -> Option<(&str, usize, usize)> {
-        let entries: Vec<(&Entry, usize)> = self
-            .lines
-            .iter()
-            .filter_map(|l| match &l.kind {
-                LineKind::Entry(e) => Some((e, l.number)),
-                _ => None,
-            })
-            .collect();
-        for (i, (later, n)) in entries.iter().enumerate() {
-            if let Some((_, first)) = entries[..i]
-                .iter()
-                .find(|(e, _)| e.key == later.key && e.value != later.value)
-            {
-                return Some((later.key.as_str(), *first, *n));
+        // Each name's distinct values, with the line each first appeared on.
+        let mut seen: HashMap<&str, Vec<(Option<&str>, usize)>> = HashMap::new();
+        for l in &self.lines {
+            let LineKind::Entry(e) = &l.kind else {
+                continue;
+            };
+            let values = seen.entry(e.key.as_str()).or_default();
+            if let Some((_, first)) = values.iter().find(|(v, _)| *v != e.value.as_deref()) {
+                return Some((e.key.as_str(), *first, l.number));
+            }
+            if values.is_empty() {
+                values.push((e.value.as_deref(), l.number));
             }
         }
         None
@@ -196,10 +218,11 @@ impl EnvFile {
     /// The last statement for `key` (compose lets a later line win) and its line number.
     #[must_use]
     pub fn entry(&self, key: &str) -> Option<(&Entry, usize)> {
-        self.lines.iter().rev().find_map(|l| match &l.kind {
-            LineKind::Entry(e) if e.key == key => Some((e, l.number)),
+        let l = &self.lines[*self.last.get(key)?];
+        match &l.kind {
+            LineKind::Entry(e) => Some((e, l.number)),
             _ => None,
-        })
+        }
     }
 
     /// The resolved value of `key`, if it is set in the file.
@@ -221,15 +244,10 @@ impl EnvFile {
     /// # Errors
     /// Malformed interpolation or a `${NAME:?message}` whose variable is unset.
     pub fn interpolate(&self, text: &str) -> Result<String, String> {
-        let pairs: Vec<(String, String)> = self
-            .lines
-            .iter()
-            .filter_map(|l| match &l.kind {
-                LineKind::Entry(e) => e.value.clone().map(|v| (e.key.clone(), v)),
-                _ => None,
-            })
-            .collect();
-        substitute(text, &pairs)
+        if !text.contains('$') {
+            return Ok(text.to_owned());
+        }
+        substitute(text, self)
     }
 
     /// The raw text of a statement's value (quotes included).

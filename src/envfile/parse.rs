@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use super::interpolate::substitute;
+use super::interpolate::{Vars, substitute};
 use super::{Entry, LineKind, ParseError, Quote};
 
 fn is_space(c: char) -> bool {
@@ -45,7 +45,7 @@ pub(super) fn parse_statement(
     text: &str,
     pos: usize,
     number: usize,
-    resolved: &[(String, String)],
+    resolved: &dyn Vars,
 ) -> Result<Parsed, ParseError> {
     let err = |line: usize, message: String| ParseError { line, message };
     let (content_end, next) = line_end(text, pos);

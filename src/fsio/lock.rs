@@ -295,8 +295,8 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<(Lock, Option<Stri
     };
     let _ = file.set_len(0);
     let _ = file.rewind();
-    // One write, so a crash cannot leave half a line.
+    // One write, so a crash cannot leave half a line. Not synced: the line only names the
+    // holder in messages, and the lock itself (flock) dies with the process anyway.
     let _ = file.write_all(format!("pid {}\n", std::process::id()).as_bytes());
-    let _ = file.sync_all();
     Ok((Lock { file }, stale))
 }

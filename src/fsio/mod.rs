@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Refusal, Result};
 
 mod lock;
+mod staged;
 
 use lock::pid_alive;
 pub use lock::{Lock, lock, private_dir, private_dir_if_present};
+pub use staged::{Staged, stage, stage_backup, sync, sync_dirs};
 
 /// Largest text file keyctl reads (`.env` and compose files are a few kilobytes).
 pub const MAX_TEXT_LEN: u64 = 8 * 1024 * 1024;
@@ -503,7 +505,9 @@ pub fn regular_files(dir: &Path) -> Vec<DirEntry> {
 }
 
 /// Whether `path` is tracked by a git repository (its private keys would be committed).
-/// `false` when git is not installed or the file is not in a repository.
+/// `false` when git is not installed or the file is not in a repository. git is asked only
+/// when a `.git` is found in the file's directory or above it (or `GIT_DIR` is set): most
+/// projects are not repositories, and starting git costs more than the rest of a run.
 #[must_use]
 pub fn tracked_by_git(path: &Path) -> bool {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
@@ -514,6 +518,13 @@ pub fn tracked_by_git(path: &Path) -> bool {
     } else {
         dir
     };
+    let in_repository = std::env::var_os("GIT_DIR").is_some()
+        || canonical(dir)
+            .ancestors()
+            .any(|d| fs::symlink_metadata(d.join(".git")).is_ok());
+    if !in_repository {
+        return false;
+    }
     std::process::Command::new("git")
         .arg("-C")
         .arg(dir)

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use crate::apikey;
-use crate::compose::{Compose, ComposeError, Role};
+use crate::compose::{Compose, ComposeError, EnvEdit, Role};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Refusal, Result};
 use crate::holders::Holders;
@@ -101,22 +101,42 @@ impl<'p> Draft<'p> {
     /// Wires `key` into every service with `role`: keeps a line that already references
     /// `wanted_var`, uncomments upstream's line, or adds `${wanted_var}`.
     pub(super) fn wire(&mut self, role: Role, key: &str, wanted_var: &str) -> Result<usize> {
-        let services = self.compose().with_role(role);
-        let wanted = format!("${{{wanted_var}}}");
-        let prefix_plain = format!("${{{wanted_var}}}");
-        let prefix_default = format!("${{{wanted_var}:");
-        let prefix_default2 = format!("${{{wanted_var}-");
-        let is_right = move |v: &str| {
-            v.starts_with(&prefix_plain)
-                || v.starts_with(&prefix_default)
-                || v.starts_with(&prefix_default2)
-        };
-        for s in &services {
-            if let Err(e) = self.compose_mut().set_env(&s.name, key, &wanted, &is_right) {
-                return Err(self.compose_error(&e));
+        self.wire_all(&[(role, key, wanted_var)])
+    }
+
+    /// [`Draft::wire`] for several `(role, key, variable)` at once, in one batch of edits
+    /// ([`Compose::set_envs`]). Returns how many service entries it covered.
+    pub(super) fn wire_all(&mut self, wiring: &[(Role, &str, &str)]) -> Result<usize> {
+        let mut wanted: Vec<(String, &str, String, [String; 3])> = Vec::new();
+        for &(role, key, var) in wiring {
+            for s in self.compose().with_role(role) {
+                let prefixes = [
+                    format!("${{{var}}}"),
+                    format!("${{{var}:"),
+                    format!("${{{var}-"),
+                ];
+                wanted.push((s.name.clone(), key, format!("${{{var}}}"), prefixes));
             }
         }
-        Ok(services.len())
+        let checks: Vec<_> = wanted
+            .iter()
+            .map(|(_, _, _, p)| move |v: &str| p.iter().any(|p| v.starts_with(p.as_str())))
+            .collect();
+        let edits: Vec<EnvEdit<'_>> = wanted
+            .iter()
+            .zip(&checks)
+            .map(|((service, key, value, _), is_right)| EnvEdit {
+                service,
+                key,
+                wanted: value,
+                is_right,
+            })
+            .collect();
+        let result = self.compose_mut().set_envs(&edits);
+        if let Err(e) = result {
+            return Err(self.compose_error(&e));
+        }
+        Ok(edits.len())
     }
 
     pub(super) fn wire_verifiers(&mut self) -> Result<()> {
@@ -126,9 +146,7 @@ impl<'p> Draft<'p> {
                 "no Auth service (image supabase/gotrue or supabase/auth) found; if a service with another image is Auth, say so: --service-is NAME=auth, or [services] NAME = \"auth\" in keyctl.toml",
             ));
         }
-        for (role, key, var) in super::preflight::WIRING {
-            self.wire(role, key, var)?;
-        }
+        self.wire_all(&super::preflight::WIRING)?;
         Ok(())
     }
 

@@ -88,6 +88,8 @@ pub struct Migration {
     /// The running stack, when the command looked (SPEC §6): the gate of the switch and the
     /// revocation.
     pub(crate) sight: Option<Sight>,
+    /// Look at the running stack once the project is loaded ([`Planner::observe`]).
+    pub(crate) live: bool,
     /// A dry run: show a step that needs consent as it would be, saying consent is needed.
     pub preview: bool,
 }
@@ -105,12 +107,21 @@ impl Migration {
             expect: None,
             allow_old_images: false,
             sight: None,
+            live: false,
             preview: false,
         }
     }
 }
 
 impl Planner for Migration {
+    fn observe(&mut self, project: &Project, loc: &crate::project::Locator) {
+        if self.live && self.sight.is_none() {
+            self.sight = Some(crate::engine::look(
+                &project.compose_project_name(loc.project_name.as_deref()),
+            ));
+        }
+    }
+
     fn plan(&self, project: &Project, now: Timestamp) -> Result<Decision> {
         let state = project.state()?;
         let snap = project.snapshot()?;

@@ -321,8 +321,10 @@ impl<'a> Sources<'a> {
             }
         }
         if let Some(c) = self.compose {
+            // Only `environment:` entries: a variable a service reads from an `env_file:`
+            // (the `.env` included) is one of the files' entries, found above.
             for s in c.services() {
-                for key in env_keys(c, &s.name, self) {
+                for key in c.env_keys(&s.name) {
                     let Some(t) = self.trace(&s.name, &key) else {
                         continue;
                     };
@@ -357,9 +359,32 @@ impl<'a> Sources<'a> {
         let Some(c) = self.compose else {
             return Vec::new();
         };
+        // The `env_file:` entries that pass, found once per file: a service reading a file
+        // holds a passing value only under one of these names.
+        let passing = |env: &EnvFile| -> Vec<String> {
+            entries(env)
+                .into_iter()
+                .filter(|(_, v)| is(v))
+                .map(|(k, _)| k)
+                .collect()
+        };
+        let in_env = passing(self.env);
+        let in_files: Vec<(&String, Vec<String>)> = self
+            .env_files
+            .iter()
+            .filter_map(|(n, f)| f.as_ref().map(|f| (n, passing(f))))
+            .collect();
         let mut out = Vec::new();
         for s in c.services() {
-            for key in env_keys(c, &s.name, self) {
+            let mut keys: BTreeSet<String> = c.env_keys(&s.name).into_iter().collect();
+            for name in c.env_files(&s.name) {
+                if self.env_alias.contains(&name) {
+                    keys.extend(in_env.iter().cloned());
+                } else if let Some((_, k)) = in_files.iter().find(|(n, _)| **n == name) {
+                    keys.extend(k.iter().cloned());
+                }
+            }
+            for key in keys {
                 if let Some(t) = self.trace(&s.name, &key)
                     && is(&t.value)
                 {

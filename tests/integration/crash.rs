@@ -13,7 +13,18 @@ use serde_json::Value;
 use crate::fsharden::{is_link, linked_project, temps};
 use crate::support::{Output, Project, T0};
 /// The system calls a kill or an error is injected at.
-const SYSCALLS: [&str; 6] = ["openat", "read", "write", "fsync", "rename", "flock"];
+/// `fdatasync` is the sync of new file contents (all in flight at once, in threads: strace
+/// counts calls per thread, so only the first of each thread can be hit), `fsync` the
+/// lock's and the directories'.
+const SYSCALLS: [&str; 7] = [
+    "openat",
+    "read",
+    "write",
+    "fdatasync",
+    "fsync",
+    "rename",
+    "flock",
+];
 const FIXTURES: [&str; 3] = [
     "upstream-2026-02",
     "mirror-singh-inder",
@@ -185,6 +196,7 @@ fn a_disk_that_refuses_the_write_changes_nothing() {
     for (syscall, error, count) in [
         ("write", "ENOSPC", 12),
         ("fsync", "EIO", 11),
+        ("fdatasync", "EIO", 1),
         ("rename", "EACCES", 4),
         ("openat", "EROFS", 57),
     ] {
@@ -270,7 +282,7 @@ fn two_runs_at_once_apply_exactly_one_step() {
     );
 }
 
-/// Killed at each `fsync` (the temporary file is complete, not yet renamed): every temporary
+/// Killed at each sync (the temporary files are complete, not yet renamed): every temporary
 /// file keyctl left is 0600 whatever the mode of the file it replaces (`.env` is 0644 here),
 /// and the next run removes them all, in `.keyctl/backups/*` too, and keeps `.env`'s mode.
 #[test]
@@ -278,13 +290,18 @@ fn killed_while_writing_temporary_files_are_private_and_the_next_run_removes_the
     let (mut beside_env, mut in_backups) = (0, 0);
     // Every problem of every kill point, reported together.
     let mut problems = Vec::new();
-    for when in 1..100 {
-        let what = format!("kill at fsync #{when}");
+    // The sync of the new contents (all temporary files complete), then each later sync.
+    let points = std::iter::once(("fdatasync", 1)).chain((1..100).map(|w| ("fsync", w)));
+    for (syscall, when) in points {
+        let what = format!("kill at {syscall} #{when}");
         let p = Project::fixture("upstream-2026-02");
         p.chmod(".env", 0o644);
-        let out = migrate_under_strace(&p, &format!("fsync:signal=KILL:when={when}"));
+        let out = migrate_under_strace(&p, &format!("{syscall}:signal=KILL:when={when}"));
         if out.code == Some(0) {
-            break;
+            if syscall == "fsync" {
+                break;
+            }
+            continue;
         }
         let left = temps(p.path());
         for t in &left {
