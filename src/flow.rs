@@ -206,17 +206,16 @@ fn finish(
     Ok(())
 }
 
-/// What every file a plan may be made from holds (by hash; `None` when absent or
-/// unreadable), the state file included: equal before and under the lock means the plan
-/// still stands.
-fn inputs(project: &Project) -> Vec<(PathBuf, Option<String>)> {
+/// What every file a plan may be made from holds (`None` when absent or unreadable), the
+/// state file included: equal before and under the lock means the plan still stands.
+fn inputs(project: &Project) -> Vec<(PathBuf, Option<Vec<u8>>)> {
     let mut files = project.writable_files();
     files.push(project.paths.state.clone());
     files
         .into_iter()
         .map(|f| {
-            let hash = fsio::read_bytes(&f).ok().map(|b| fsio::sha256_hex(&b));
-            (f, hash)
+            let bytes = fsio::read_bytes(&f).ok();
+            (f, bytes)
         })
         .collect()
 }

@@ -6,6 +6,8 @@
 //! the same code every reader uses. Nothing here changes the text, prints, or touches the
 //! filesystem; errors name lines and keys, never a value read from the file.
 
+use std::collections::HashMap;
+
 use saphyr::{Yaml, YamlLoader};
 use saphyr_parser::Parser;
 
@@ -26,6 +28,10 @@ pub struct Compose {
     /// The text as a plain YAML reader sees it (aliases expanded, merges applied): what an
     /// edit is verified against.
     pub(super) plain: Vec<Plain>,
+    /// The services in file order, with their roles ([`Compose::reindex`]).
+    pub(super) listed: Vec<Service>,
+    /// Each service's (key, value) nodes by name: a service is found in constant time.
+    pub(super) by_name: HashMap<String, (NodeId, NodeId)>,
 }
 
 /// A live environment entry and where it sits.
@@ -97,13 +103,17 @@ impl Compose {
                 "`services:` is not a mapping of service names",
             ));
         }
-        Ok(Compose {
+        let mut compose = Compose {
             text: text.to_owned(),
             tree,
             services,
             assigned: Vec::new(),
             plain,
-        })
+            listed: Vec::new(),
+            by_name: HashMap::new(),
+        };
+        compose.reindex();
+        Ok(compose)
     }
 
     /// The first use of a feature that pulls services or settings from another file
@@ -140,45 +150,54 @@ impl Compose {
 
     /// Every service, in file order.
     #[must_use]
-    pub fn services(&self) -> Vec<Service> {
+    pub fn services(&self) -> &[Service] {
+        &self.listed
+    }
+
+    /// Lists the services (with their roles, as assigned or as their images say) and indexes
+    /// them by name; a later key of the same name wins, as in YAML.
+    pub(super) fn reindex(&mut self) {
         let t = &self.tree;
-        t.pairs(self.services)
-            .filter_map(|(k, v)| {
-                let name = t.scalar(k)?;
-                if name == "<<" {
-                    return None;
-                }
-                let svc = t.resolve(v);
-                let image = t
-                    .get_merged(svc, "image", 0)
-                    .and_then(|i| t.scalar(i))
-                    .map(str::to_owned);
-                let assigned = self.assigned.iter().rev().find(|(n, _)| n == name);
-                Some(Service {
-                    name: name.to_owned(),
-                    role: match assigned {
-                        Some((_, role)) => *role,
-                        None => image.as_deref().and_then(role_of_image),
-                    },
-                    image,
-                    line: t.nodes[k].line,
-                })
-            })
-            .collect()
+        let mut listed = Vec::new();
+        let mut by_name = HashMap::new();
+        for (k, v) in t.pairs(self.services) {
+            let Some(name) = t.scalar(k) else { continue };
+            if name == "<<" {
+                continue;
+            }
+            by_name.insert(name.to_owned(), (k, v));
+            let svc = t.resolve(v);
+            let image = t
+                .get_merged(svc, "image", 0)
+                .and_then(|i| t.scalar(i))
+                .map(str::to_owned);
+            let assigned = self.assigned.iter().rev().find(|(n, _)| n == name);
+            listed.push(Service {
+                name: name.to_owned(),
+                role: match assigned {
+                    Some((_, role)) => *role,
+                    None => image.as_deref().and_then(role_of_image),
+                },
+                image,
+                line: t.nodes[k].line,
+            });
+        }
+        self.listed = listed;
+        self.by_name = by_name;
     }
 
     /// Says which role a service plays (or `None`: none keyctl handles), overriding what its
     /// image says. Names that are no service are returned, so the caller can report them.
     pub fn assign_roles(&mut self, roles: &[(String, Option<Role>)]) -> Vec<String> {
-        let names: Vec<String> = self.services().into_iter().map(|s| s.name).collect();
         let mut unknown = Vec::new();
         for (name, role) in roles {
-            if names.contains(name) {
+            if self.by_name.contains_key(name) {
                 self.assigned.push((name.clone(), *role));
             } else {
                 unknown.push(name.clone());
             }
         }
+        self.reindex();
         unknown
     }
 
@@ -222,9 +241,10 @@ impl Compose {
     /// The services whose image plays `role`, in file order.
     #[must_use]
     pub fn with_role(&self, role: Role) -> Vec<Service> {
-        self.services()
-            .into_iter()
+        self.listed
+            .iter()
             .filter(|s| s.role == Some(role))
+            .cloned()
             .collect()
     }
 
@@ -347,7 +367,7 @@ impl Compose {
 
     /// The last `services` entry named `service`: (key node, value node).
     pub(super) fn service_node(&self, service: &str) -> Option<(NodeId, NodeId)> {
-        self.tree.get(self.services, service)
+        self.by_name.get(service).copied()
     }
 
     /// The live entry for `key` in the environment `env` (the last one if repeated), read

@@ -70,19 +70,27 @@ impl Compose {
     pub fn set_envs(&mut self, edits: &[EnvEdit<'_>]) -> Result<Vec<Change>, ComposeError> {
         let before = self.clone();
         let mut changes = Vec::with_capacity(edits.len());
-        let mut batch: Vec<(&EnvEdit<'_>, Splice, String)> = Vec::new();
+        let mut batch: Vec<(&EnvEdit<'_>, Plan)> = Vec::new();
         for edit in edits {
-            if batch.iter().any(|(e, _, _)| e.service == edit.service) {
+            if batch.iter().any(|(e, _)| e.service == edit.service) {
                 self.apply_batch(&mut batch, &mut changes)
                     .inspect_err(|_| *self = before.clone())?;
             }
-            match self.plan_edit(edit) {
+            let mut planned = self.plan_edit(edit);
+            if planned.is_err() && !batch.is_empty() {
+                // The edits before it come first, as they would one at a time (their own
+                // error, if any, is the one to report); then this one is planned again.
+                self.apply_batch(&mut batch, &mut changes)
+                    .inspect_err(|_| *self = before.clone())?;
+                planned = self.plan_edit(edit);
+            }
+            match planned {
                 Ok(None) => changes.push((
                     edit.service.to_owned(),
                     edit.key.to_owned(),
                     Change::Unchanged,
                 )),
-                Ok(Some((splice, expected))) => batch.push((edit, splice, expected)),
+                Ok(Some(plan)) => batch.push((edit, plan)),
                 Err(e) => {
                     *self = before;
                     return Err(e);
@@ -108,25 +116,26 @@ impl Compose {
     /// the line its entry is on afterwards; empties the batch.
     fn apply_batch(
         &mut self,
-        batch: &mut Vec<(&EnvEdit<'_>, Splice, String)>,
+        batch: &mut Vec<(&EnvEdit<'_>, Plan)>,
         changes: &mut Vec<(String, String, Change)>,
     ) -> Result<(), ComposeError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let done: Vec<(&EnvEdit<'_>, Splice, String)> = std::mem::take(batch);
-        let splices: Vec<Splice> = done.iter().map(|(_, s, _)| s.clone()).collect();
+        let done: Vec<(&EnvEdit<'_>, Plan)> = std::mem::take(batch);
+        let splices: Vec<Splice> = done.iter().map(|(_, (s, _, _))| s.clone()).collect();
         let intended: Vec<(String, String)> = done
             .iter()
-            .map(|(e, _, _)| (e.service.to_owned(), e.key.to_owned()))
+            .map(|(e, _)| (e.service.to_owned(), e.key.to_owned()))
             .collect();
-        let kinds: Vec<Change> = done
-            .iter()
-            .map(|(e, s, _)| self.change_kind(e, s))
-            .collect();
-        let first_line = self.line_of(done[0].1.range.start);
+        let first_line = match &done[0].1.1 {
+            Change::Uncommented { line } | Change::Added { line } | Change::Replaced { line } => {
+                *line
+            }
+            Change::Unchanged => 0,
+        };
         let together = self.apply(&splices, &intended, &[], first_line, |new| {
-            for (e, _, expected) in &done {
+            for (e, (_, _, expected)) in &done {
                 match new.env(e.service, e.key) {
                     Some(l) if l.value == *expected => {}
                     _ => {
@@ -141,7 +150,7 @@ impl Compose {
         });
         if let Err(e) = together {
             if done.len() == 1 {
-                let (edit, _, _) = &done[0];
+                let (edit, _) = &done[0];
                 return Err(ComposeError {
                     line: e.line,
                     message: format!(
@@ -151,9 +160,9 @@ impl Compose {
                 });
             }
             // One at a time, so that the error names its edit.
-            for (edit, _, _) in &done {
+            for (edit, _) in &done {
                 let mut one = Vec::new();
-                let Some((splice, expected)) = self.plan_edit(edit)? else {
+                let Some(plan) = self.plan_edit(edit)? else {
                     changes.push((
                         edit.service.to_owned(),
                         edit.key.to_owned(),
@@ -161,12 +170,12 @@ impl Compose {
                     ));
                     continue;
                 };
-                one.push((*edit, splice, expected));
+                one.push((*edit, plan));
                 self.apply_batch(&mut one, changes)?;
             }
             return Ok(());
         }
-        for ((edit, _, _), kind) in done.iter().zip(kinds) {
+        for (edit, (_, kind, _)) in &done {
             let line = self.env(edit.service, edit.key).map_or(0, |l| l.line);
             let change = match kind {
                 Change::Uncommented { .. } => Change::Uncommented { line },
@@ -180,7 +189,7 @@ impl Compose {
 
     /// The plan for one edit against the current text: `None` when the live entry is already
     /// right; else its splice and the value it must read back as.
-    fn plan_edit(&self, edit: &EnvEdit<'_>) -> Result<Option<(Splice, String)>, ComposeError> {
+    fn plan_edit(&self, edit: &EnvEdit<'_>) -> Result<Option<Plan>, ComposeError> {
         let EnvEdit {
             service,
             key,
@@ -200,28 +209,8 @@ impl Compose {
         {
             return Ok(None);
         }
-        let (splice, _, expected) =
-            self.plan_set(service, key, wanted, is_right, (svc_key, svc))?;
-        Ok(Some((splice, expected)))
-    }
-
-    /// What a planned splice of `edit` does: uncomments, adds or replaces.
-    fn change_kind(&self, edit: &EnvEdit<'_>, splice: &Splice) -> Change {
-        if self.env(edit.service, edit.key).is_some() {
-            Change::Replaced { line: 0 }
-        } else if splice.text.trim().is_empty() {
-            Change::Uncommented { line: 0 }
-        } else {
-            Change::Added { line: 0 }
-        }
-    }
-
-    /// The 1-based line of byte `offset` in the text.
-    fn line_of(&self, offset: usize) -> usize {
-        1 + self.text.as_bytes()[..offset.min(self.text.len())]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
+        self.plan_set(service, key, wanted, is_right, (svc_key, svc))
+            .map(Some)
     }
 
     /// The plan [`Compose::set_env`] carries out for `key` in the service `(svc_key, svc)`:
@@ -425,6 +414,7 @@ impl Compose {
             .map_err(|e| fail(format!("the edited text is not valid YAML ({e})")))?;
         verify_plain(&self.plain, &parsed.plain, intended, healthcheck_of).map_err(fail)?;
         parsed.assigned.clone_from(&self.assigned);
+        parsed.reindex();
         check(&parsed).map_err(fail)?;
         *self = parsed;
         Ok(())
@@ -707,7 +697,7 @@ mod tests {
             fn an_edit_touches_only_its_entry(svcs in prop::collection::vec(svc(), 1..4), target in any::<prop::sample::Index>(), key in "[A-E]{1,2}", wanted in "\\$\\{[A-Z]{1,4}\\}") {
                 let text = render(&svcs);
                 let mut c = Compose::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
-                let names: Vec<String> = c.services().into_iter().map(|s| s.name).collect();
+                let names: Vec<String> = c.services().into_iter().map(|s| s.name.clone()).collect();
                 let service = target.get(&names).clone();
                 let keys: Vec<String> = ["A", "B", "C", "D", "E", "AA", "AB", "Z"].iter().map(|k| (*k).to_owned()).collect();
                 let before: Vec<(String, String, Option<String>)> = names.iter().flat_map(|n| keys.iter().map(move |k| (n.clone(), k.clone()))).map(|(n, k)| { let v = c.env(&n, &k).map(|e| e.value); (n, k, v) }).collect();

@@ -26,7 +26,12 @@ pub(super) fn recognition(r: &mut Report<'_>) {
         Err(_) => return,
     };
     let place = compose.path.display().to_string();
-    let services: Vec<String> = compose.doc.services().into_iter().map(|s| s.name).collect();
+    let services: Vec<String> = compose
+        .doc
+        .services()
+        .into_iter()
+        .map(|s| s.name.clone())
+        .collect();
     if compose.doc.with_role(Role::Auth).is_empty() {
         r.push(Finding::warning("no_auth", &place).says(
             format!("no service is recognised as Auth (image supabase/gotrue or supabase/auth) among: {}", services.join(", ")),

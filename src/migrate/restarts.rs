@@ -52,10 +52,10 @@ pub fn restarts(
         }
         match service.role {
             Some(Role::Rest | Role::Realtime | Role::Storage | Role::Functions) => {
-                r.verifiers.push(service.name);
+                r.verifiers.push(service.name.clone());
             }
-            Some(Role::Auth) => auth.push(service.name),
-            _ => r.others.push(service.name),
+            Some(Role::Auth) => auth.push(service.name.clone()),
+            _ => r.others.push(service.name.clone()),
         }
     }
     r.others.extend(auth);
@@ -76,16 +76,16 @@ pub(crate) fn add_readers(r: &mut Restarts, compose: &Compose, env_files: &[Stri
         }
         match service.role {
             Some(Role::Rest | Role::Realtime | Role::Storage | Role::Functions) => {
-                r.verifiers.push(service.name);
+                r.verifiers.push(service.name.clone());
             }
-            Some(Role::Auth) => r.others.push(service.name),
+            Some(Role::Auth) => r.others.push(service.name.clone()),
             _ => {
                 let at = r
                     .others
                     .iter()
                     .position(|n| compose.with_role(Role::Auth).iter().any(|a| a.name == *n))
                     .unwrap_or(r.others.len());
-                r.others.insert(at, service.name);
+                r.others.insert(at, service.name.clone());
             }
         }
     }
