@@ -697,7 +697,7 @@ mod tests {
             fn an_edit_touches_only_its_entry(svcs in prop::collection::vec(svc(), 1..4), target in any::<prop::sample::Index>(), key in "[A-E]{1,2}", wanted in "\\$\\{[A-Z]{1,4}\\}") {
                 let text = render(&svcs);
                 let mut c = Compose::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
-                let names: Vec<String> = c.services().into_iter().map(|s| s.name.clone()).collect();
+                let names: Vec<String> = c.services().iter().map(|s| s.name.clone()).collect();
                 let service = target.get(&names).clone();
                 let keys: Vec<String> = ["A", "B", "C", "D", "E", "AA", "AB", "Z"].iter().map(|k| (*k).to_owned()).collect();
                 let before: Vec<(String, String, Option<String>)> = names.iter().flat_map(|n| keys.iter().map(move |k| (n.clone(), k.clone()))).map(|(n, k)| { let v = c.env(&n, &k).map(|e| e.value); (n, k, v) }).collect();

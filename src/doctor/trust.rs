@@ -29,7 +29,7 @@ pub(super) fn recognition(r: &mut Report<'_>) {
     let services: Vec<String> = compose
         .doc
         .services()
-        .into_iter()
+        .iter()
         .map(|s| s.name.clone())
         .collect();
     if compose.doc.with_role(Role::Auth).is_empty() {
