@@ -211,7 +211,7 @@ fn roles_are_found_by_image() {
         }
     }
     let c = Compose::parse(upstream()).unwrap();
-    let names: Vec<String> = c.services().into_iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = c.services().iter().map(|s| s.name.clone()).collect();
     assert_eq!(names[..3], ["studio", "kong", "auth"]);
     assert_eq!(c.services()[0].line, 12);
     assert_eq!(Role::ALL.len(), 6);
