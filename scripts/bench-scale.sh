@@ -307,16 +307,19 @@ for s, lines, svcs, clines in sizes:
     print(f"| {s}x | {int(lines):,} | {int(svcs):,} | {int(clines):,} |")
 print()
 base = scales[0]
-print("| command | " + " | ".join(f"{s}x" for s in scales) + f" | goal: {scales[-1]}x ≤ 80x |")
-print("|---|" + "---|" * len(scales) + "---|")
+cpu = lambda r: r["user"] + r["system"]
+top = scales[-1]
+print("| command | " + " | ".join(f"{s}x" for s in scales) + f" | {top}x / {base}x CPU | goal: {top}x ≤ 80x the {base}x time |")
+print("|---|" + "---|" * len(scales) + "---|---|")
 for c in order:
-    b = res[(c, base)]["mean"]
-    cells = [fmt(res[(c, s)]["mean"]) + ("" if s == base else f" ({res[(c, s)]['mean'] / b:.1f}x)") for s in scales]
-    last = res[(c, scales[-1])]["mean"] / b
-    verdict = "n/a" if scales[-1] != 64 or base != 1 else ("met" if last <= 80 else "not met")
-    print(f"| keyctl {c} | " + " | ".join(cells) + f" | {last:.1f}x: {verdict} |")
+    b = res[(c, base)]
+    cells = [fmt(res[(c, s)]["mean"]) + ("" if s == base else f" ({res[(c, s)]['mean'] / b['mean']:.1f}x)") for s in scales]
+    last = res[(c, top)]["mean"] / b["mean"]
+    verdict = "n/a (needs 1x and 64x)" if top != 64 or base != 1 else ("met" if last <= 80 else "not met")
+    print(f"| keyctl {c} | " + " | ".join(cells) + f" | {cpu(res[(c, top)]) / cpu(b):.1f}x | {last:.1f}x: {verdict} |")
 print()
 print(f"mean wall time; in brackets the ratio to the {base}x mean (linear growth would be the scale itself).")
+print("CPU = user + system time: it leaves out waiting (fsync, a busy machine), which the wall time has.")
 print()
 print("| command | scale | mean ± σ | median | user + sys | runs |")
 print("|---|---|---|---|---|---|")
