@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use saphyr::{Yaml, YamlLoader};
-use saphyr_parser::Parser;
+use saphyr_parser::SpannedEventReceiver;
 
 use super::index::{Kind, NodeId, Tree, line_content_end, line_of, line_start, next_line_start};
 use super::verify::Plain;
@@ -60,16 +60,14 @@ impl Compose {
     /// Invalid YAML, more than one document, a top level that is not a mapping, or no
     /// `services:` mapping; the error names the line when there is one.
     pub fn parse(text: &str) -> Result<Compose, ComposeError> {
-        let tree = Tree::parse(text)?;
         // docker compose refuses a mapping with a repeated key; so does keyctl, rather than
-        // editing one of the two.
+        // editing one of the two. The loader reads the events of the index's own pass.
         let mut loader: YamlLoader<'_, Yaml<'_>> = YamlLoader::default();
         loader.allow_duplicate_keys(false);
-        let mut parser = Parser::new_from_str(text);
-        let strict = parser
-            .load(&mut loader, true)
-            .err()
-            .or_else(|| loader.error().cloned());
+        let tree = Tree::parse_with(text, &mut |event, span| {
+            loader.on_event(event, span);
+        })?;
+        let strict = loader.error().cloned();
         let plain = if strict.is_none() {
             super::verify::plain_of(&loader.into_documents())
         } else {

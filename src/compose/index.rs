@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
 use super::ComposeError;
 
@@ -197,6 +197,15 @@ impl Tree {
     /// # Errors
     /// Invalid YAML, a second document, or none; the error names the line when it can.
     pub(super) fn parse(text: &str) -> Result<Tree, ComposeError> {
+        Tree::parse_with(text, &mut |_, _| {})
+    }
+
+    /// [`Tree::parse`], handing every event to `also` as well (a plain loader reading the
+    /// same text in the same pass: the text is scanned once).
+    pub(super) fn parse_with<'t>(
+        text: &'t str,
+        also: &mut dyn FnMut(Event<'t>, Span),
+    ) -> Result<Tree, ComposeError> {
         let index = CharIndex::new(text);
         let mut builder = Builder {
             text,
@@ -209,6 +218,7 @@ impl Tree {
         let mut parser = Parser::new_from_str(text);
         while let Some(next) = parser.next_event() {
             let (event, span) = next.map_err(|e| scan_error(&e))?;
+            also(event.clone(), span);
             let start = index.byte(span.start.index());
             let end = index.byte(span.end.index());
             let line = span.start.line();

@@ -132,6 +132,8 @@ pub struct Project {
     compose_path: Option<PathBuf>,
     state: Result<State>,
     retired: Vec<RetiredSecret>,
+    /// [`Project::secret`], worked out once.
+    secret: std::sync::OnceLock<Option<trust::Secret>>,
 }
 
 impl Project {
@@ -181,6 +183,7 @@ impl Project {
             compose,
             state,
             retired,
+            secret: std::sync::OnceLock::new(),
         })
     }
 
@@ -460,7 +463,7 @@ impl Project {
     /// legacy secret" is what Auth signs with, wherever it is stored).
     #[must_use]
     pub(crate) fn secret(&self) -> Option<trust::Secret> {
-        self.sources().secret()
+        self.secret.get_or_init(|| self.sources().secret()).clone()
     }
 
     /// `FILE:LINE VAR` (or `FILE VAR`) of the first variable keyctl can rewrite that holds
