@@ -4,10 +4,9 @@
 //! A key is parsed once ([`VerifyKey::new`]) and then checks any number of signatures. Its
 //! verdicts are exactly those of the pure-Rust reference, [`Material::verify`]: a key AWS-LC
 //! would judge differently stays on the reference (an RSA modulus outside 2048–8192 bits or a
-//! key AWS-LC refuses to parse; an Ed25519 key that is weak, has a torsion component or is
-//! not canonically encoded), and the one Ed25519 signature AWS-LC accepts where
-//! `verify_strict` does not (R the identity, under a torsion-free key) is refused before AWS-LC
-//! sees it. This module never signs and never formats key bytes.
+//! key AWS-LC refuses to parse; an Ed25519 key of small order or not canonically encoded), and
+//! the Ed25519 signatures AWS-LC accepts where `verify_strict` does not (R of small order) are
+//! refused before AWS-LC sees them. This module never signs and never formats key bytes.
 
 use std::fmt;
 
@@ -22,12 +21,49 @@ use crate::key::{Alg, Material};
 /// The RSA moduli AWS-LC verifies PKCS#1 v1.5 SHA-256 signatures under (`RSA_PKCS1_2048_8192_SHA256`).
 const LC_RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
 
-/// The encoding of the Ed25519 identity point, the one small-order `R` AWS-LC can accept.
-const ED25519_IDENTITY: [u8; 32] = {
-    let mut b = [0u8; 32];
-    b[0] = 1;
-    b
-};
+/// The canonical encodings of the eight Ed25519 points of small order (the identity, the
+/// point of order 2, two of order 4, four of order 8). `verify_strict` refuses a signature
+/// whose R is one of them; AWS-LC compares R's bytes with the point it computes, which is
+/// always canonical, so a non-canonical encoding never passes either.
+const ED25519_SMALL_ORDER: [[u8; 32]; 8] = [
+    hex32("0100000000000000000000000000000000000000000000000000000000000000"),
+    hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    hex32("0000000000000000000000000000000000000000000000000000000000000000"),
+    hex32("0000000000000000000000000000000000000000000000000000000000000080"),
+    hex32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    hex32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"),
+    hex32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    hex32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"),
+];
+
+/// 2^255 - 19, little-endian: an Ed25519 `y` at or above it is not canonically encoded.
+const ED25519_P: [u8; 32] =
+    hex32("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+
+const fn hex32(h: &str) -> [u8; 32] {
+    const fn digit(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            _ => c - b'a' + 10,
+        }
+    }
+    let h = h.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = digit(h[2 * i]) << 4 | digit(h[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// Whether a public key's `y` (its encoding without the sign bit) is below the field prime.
+fn ed25519_canonical(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    // Compare little-endian numbers from the most significant byte down.
+    y.iter().rev().cmp(ED25519_P.iter().rev()) == std::cmp::Ordering::Less
+}
 
 /// A public key (or an HMAC secret) ready to verify JWS signatures with its algorithm.
 #[derive(Clone)]
@@ -82,11 +118,7 @@ impl VerifyKey {
             }
             Material::EdPublic(k) => {
                 let bytes = k.as_bytes().to_vec();
-                let point = k.to_edwards();
-                let plain = !k.is_weak()
-                    && point.is_torsion_free()
-                    && point.compress().as_bytes() == k.as_bytes();
-                let check = if plain {
+                let check = if !k.is_weak() && ed25519_canonical(k.as_bytes()) {
                     lc_or_reference(&lc::ED25519, &bytes, &public)
                 } else {
                     Check::Reference(public.clone())
@@ -131,7 +163,11 @@ impl VerifyKey {
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
         match &self.check {
             Check::Lc(key) => {
-                if self.alg == Alg::EdDsa && sig.get(..32) == Some(&ED25519_IDENTITY[..]) {
+                if self.alg == Alg::EdDsa
+                    && ED25519_SMALL_ORDER
+                        .iter()
+                        .any(|r| sig.get(..32) == Some(&r[..]))
+                {
                     return false; // verify_strict refuses a small-order R
                 }
                 key.verify_sig(message, sig).is_ok()
@@ -259,21 +295,85 @@ mod tests {
     }
 
     #[test]
-    fn ed25519_identity_r_is_refused_like_the_reference() {
-        let m = Material::generate(Alg::EdDsa, 0).unwrap();
-        let mut sig = m.sign(MESSAGE).unwrap();
-        sig[..32].copy_from_slice(&ED25519_IDENTITY);
-        assert!(!m.public().verify(MESSAGE, &sig));
-        assert!(!VerifyKey::new(&m).verify(MESSAGE, &sig));
+    fn the_small_order_list_is_the_eight_torsion_points() {
+        let mut seen = std::collections::HashSet::new();
+        for bytes in ED25519_SMALL_ORDER {
+            let point = ed25519_dalek::VerifyingKey::from_bytes(&bytes).unwrap();
+            assert!(point.is_weak(), "{bytes:?} is of small order");
+            assert_eq!(point.to_edwards().compress().to_bytes(), bytes, "canonical");
+            assert!(seen.insert(bytes));
+        }
+        assert!(ed25519_canonical(&hex32(
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+        )));
+        assert!(!ed25519_canonical(&ED25519_P));
+        assert!(!ed25519_canonical(&[0xff; 32]));
     }
 
     #[test]
-    fn weak_ed25519_keys_stay_on_the_reference() {
-        // The identity point as a public key: small order.
-        let weak = ed25519_dalek::VerifyingKey::from_bytes(&ED25519_IDENTITY).unwrap();
-        let key = VerifyKey::new(&Material::EdPublic(weak));
-        assert!(format!("{key:?}").contains("reference"), "{key:?}");
-        assert!(!key.verify(MESSAGE, &[0u8; 64]));
+    fn a_small_order_r_is_refused_like_the_reference() {
+        let m = Material::generate(Alg::EdDsa, 0).unwrap();
+        let good = m.sign(MESSAGE).unwrap();
+        for r in ED25519_SMALL_ORDER {
+            let mut sig = good.clone();
+            sig[..32].copy_from_slice(&r);
+            assert!(!m.public().verify(MESSAGE, &sig));
+            assert!(!VerifyKey::new(&m).verify(MESSAGE, &sig));
+        }
+    }
+
+    /// A key with a torsion component (a real key plus a point of order 8), which the
+    /// reference accepts. Its owner can make signatures whose R is of small order that pass
+    /// the cofactorless equation AWS-LC checks (about one try in eight); `verify_strict`
+    /// refuses them, and so must the fast path. Honest signatures agree too.
+    #[test]
+    fn a_key_with_torsion_agrees_with_the_reference() {
+        use curve25519_dalek::{EdwardsPoint, Scalar};
+        use sha2::Sha512;
+        let a = Scalar::from_bytes_mod_order([7u8; 32]);
+        let torsion = ed25519_dalek::VerifyingKey::from_bytes(&ED25519_SMALL_ORDER[4])
+            .unwrap()
+            .to_edwards();
+        let public_bytes = (EdwardsPoint::mul_base(&a) + torsion).compress().to_bytes();
+        let public = ed25519_dalek::VerifyingKey::from_bytes(&public_bytes).unwrap();
+        let material = Material::EdPublic(public);
+        let key = VerifyKey::new(&material);
+        assert!(format!("{key:?}").contains("aws-lc"), "{key:?}");
+        let hash = |r: &[u8], msg: &[u8]| {
+            Scalar::from_hash(
+                Sha512::new()
+                    .chain_update(r)
+                    .chain_update(public_bytes)
+                    .chain_update(msg),
+            )
+        };
+        let mut forged = 0;
+        for (i, r) in ED25519_SMALL_ORDER.iter().enumerate() {
+            for n in 0u32..32 {
+                let msg = format!("message {i} {n}");
+                // S = k·a: [S]B - [k]A = -[k]T, which is R one time in eight.
+                let k = hash(r, msg.as_bytes());
+                let mut sig = r.to_vec();
+                sig.extend_from_slice((k * a).as_bytes());
+                if (-(k * torsion)).compress().to_bytes() == *r {
+                    forged += 1;
+                }
+                let reference = material.verify(msg.as_bytes(), &sig);
+                assert!(!reference);
+                assert_eq!(key.verify(msg.as_bytes(), &sig), reference);
+                // An honest signature: R = [r]B, S = r + k·a.
+                let nonce = Scalar::from_bytes_mod_order([n as u8 + 1; 32]);
+                let big_r = EdwardsPoint::mul_base(&nonce).compress().to_bytes();
+                let k = hash(&big_r, msg.as_bytes());
+                let mut sig = big_r.to_vec();
+                sig.extend_from_slice((nonce + k * a).as_bytes());
+                assert_eq!(
+                    key.verify(msg.as_bytes(), &sig),
+                    material.verify(msg.as_bytes(), &sig)
+                );
+            }
+        }
+        assert!(forged > 0, "the forgery the guard exists for was tried");
     }
 
     #[test]
