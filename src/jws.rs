@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::b64;
 use crate::key::{KeyError, Material};
+use crate::verifykey::VerifyKey;
 
 /// Tokens longer than this are refused before decoding (Supabase tokens are well under 4 KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -63,11 +64,19 @@ impl Decoded<'_> {
         self.header.get("kid").and_then(Value::as_str)
     }
 
-    /// Whether `material` signed this token with its own algorithm.
+    /// Whether `material` signed this token with its own algorithm. A caller that checks
+    /// many tokens against one key prepares it once and calls [`Self::verifies_with_key`].
     #[must_use]
     pub fn verifies_with(&self, material: &Material) -> bool {
         self.alg() == Some(material.alg().as_str())
-            && material.verify(self.signing_input.as_bytes(), &self.signature)
+            && self.verifies_with_key(&VerifyKey::new(material))
+    }
+
+    /// Whether `key` signed this token with its own algorithm.
+    #[must_use]
+    pub fn verifies_with_key(&self, key: &VerifyKey) -> bool {
+        self.alg() == Some(key.alg().as_str())
+            && key.verify(self.signing_input.as_bytes(), &self.signature)
     }
 }
 

@@ -228,7 +228,9 @@ impl Material {
         }
     }
 
-    /// Checks a JWS signature over `message` with this key's algorithm.
+    /// Checks a JWS signature over `message` with this key's algorithm, on the pure-Rust
+    /// crates. This is the reference: `jws` and the verifier check through
+    /// `verifykey::VerifyKey` (AWS-LC), whose verdicts are tested to be these.
     #[must_use]
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
         match self.public() {

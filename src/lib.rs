@@ -39,6 +39,7 @@ pub(crate) mod state;
 pub(crate) mod trust;
 pub(crate) mod ui;
 pub(crate) mod verifier;
+pub mod verifykey;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

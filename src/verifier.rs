@@ -15,12 +15,15 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use std::collections::HashMap;
+
 use crate::compose::{Compose, Role};
 use crate::envfile::EnvFile;
 use crate::jwk::Jwk;
 use crate::jws::Decoded;
 use crate::key::{Alg, Material};
 use crate::keyset;
+use crate::verifykey::VerifyKey;
 
 /// The most clock skew any service tolerates on `exp`/`nbf`/`iat`: PostgREST's 30 s. The
 /// others allow none; [`View::leeway`] is each service's own.
@@ -33,10 +36,10 @@ pub struct View {
     pub service: String,
     /// What it is.
     pub role: Role,
-    /// Keys it trusts (JWKS or Auth's JWT_KEYS).
-    pub keys: Vec<Jwk>,
-    /// The HS256 secret it uses for tokens without `kid`.
-    pub secret: Option<Material>,
+    /// Keys it trusts (JWKS or Auth's JWT_KEYS), each prepared for verification.
+    pub keys: Vec<TrustedKey>,
+    /// The HS256 secret it uses for tokens without `kid`, prepared for verification.
+    pub secret: Option<VerifyKey>,
     /// Algorithms it accepts.
     pub algs: Vec<Alg>,
     /// Where the keys come from, for messages (`PGRST_JWT_SECRET = JWT_JWKS (2 keys)`).
@@ -73,15 +76,53 @@ impl View {
     }
 }
 
+/// A JWK a service trusts, with its key parsed once for every token the run checks. It reads
+/// as the JWK it holds.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The JWK as the service's set holds it.
+    pub jwk: Jwk,
+    /// Its key, prepared for verification.
+    pub key: VerifyKey,
+}
+
+impl TrustedKey {
+    /// Prepares `jwk`'s key.
+    #[must_use]
+    pub(crate) fn new(jwk: Jwk) -> TrustedKey {
+        let key = VerifyKey::new(&jwk.material);
+        TrustedKey { jwk, key }
+    }
+}
+
+impl std::ops::Deref for TrustedKey {
+    type Target = Jwk;
+    fn deref(&self) -> &Jwk {
+        &self.jwk
+    }
+}
+
 /// A key keyctl knows about but a service may not trust, for explaining bad signatures.
 #[derive(Debug, Clone)]
 pub struct Known {
     /// How to name it ("kid abc, revoked 2026-12-01").
     pub label: String,
-    /// The key.
-    pub material: Material,
+    /// The key, prepared for verification.
+    pub key: VerifyKey,
     /// Its kid, if any.
     pub kid: Option<String>,
+}
+
+impl Known {
+    /// A known key named `label`.
+    #[must_use]
+    pub(crate) fn new(label: String, material: &Material, kid: Option<String>) -> Known {
+        Known {
+            label,
+            key: VerifyKey::new(material),
+            kid,
+        }
+    }
 }
 
 /// A service's decision on a token.
@@ -116,7 +157,7 @@ impl Verdict {
     }
 }
 
-fn parse_set(text: &str) -> Option<Vec<Jwk>> {
+fn parse_set(text: &str) -> Option<Vec<TrustedKey>> {
     let v: Value = serde_json::from_str(text).ok()?;
     let items = match &v {
         Value::Array(a) => a.clone(),
@@ -128,11 +169,12 @@ fn parse_set(text: &str) -> Option<Vec<Jwk>> {
         items
             .iter()
             .filter_map(|k| Jwk::from_json(k).ok())
+            .map(TrustedKey::new)
             .collect(),
     )
 }
 
-fn algs_of(keys: &[Jwk]) -> Vec<Alg> {
+fn algs_of(keys: &[TrustedKey]) -> Vec<Alg> {
     let mut algs: Vec<Alg> = Vec::new();
     for k in keys {
         let a = k
@@ -179,7 +221,7 @@ pub(crate) fn views(
         };
         let secret = |v: Option<String>| {
             v.filter(|s| !s.is_empty())
-                .map(|s| keyset::legacy_material(&s))
+                .map(|s| VerifyKey::new(&keyset::legacy_material(&s)))
         };
         let jwks_from = |view: &mut View, var: &str| {
             if let Some(text) = read(var).filter(|t| !t.trim().is_empty()) {
@@ -243,7 +285,8 @@ pub(crate) fn views(
                         } else {
                             Some(value.as_bytes().to_vec())
                         };
-                        view.secret = bytes.map(|b| Material::Oct(Zeroizing::new(b)));
+                        view.secret =
+                            bytes.map(|b| VerifyKey::new(&Material::Oct(Zeroizing::new(b))));
                         view.algs = vec![Alg::Hs256];
                         view.source = "PGRST_JWT_SECRET (HS256 secret)".into();
                     }
@@ -288,8 +331,10 @@ pub(crate) fn views(
 /// Views as SPEC §2 wires a project, from `.env` alone (when there is no compose file).
 #[must_use]
 pub(crate) fn expected_views(env: &EnvFile) -> Vec<View> {
-    let secret = env.get_nonempty("JWT_SECRET").map(keyset::legacy_material);
-    let set = |var: &str| -> Vec<Jwk> {
+    let secret = env
+        .get_nonempty("JWT_SECRET")
+        .map(|s| VerifyKey::new(&keyset::legacy_material(s)));
+    let set = |var: &str| -> Vec<TrustedKey> {
         env.get_nonempty(var)
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
             .map(|v| {
@@ -301,6 +346,7 @@ pub(crate) fn expected_views(env: &EnvFile) -> Vec<View> {
                 items
                     .iter()
                     .filter_map(|k| Jwk::from_json(k).ok())
+                    .map(TrustedKey::new)
                     .collect()
             })
             .unwrap_or_default()
@@ -388,38 +434,93 @@ pub(crate) fn verify(
     known: &[Known],
     role: Option<&str>,
 ) -> Verdict {
-    verify_cached(view, token, now, known, role, &mut SigCache::default())
+    verify_cached(
+        view,
+        token,
+        now,
+        known,
+        role,
+        &mut Signatures::default().token(token),
+    )
 }
 
-/// Signature checks already done on one token, so that services sharing a key (the usual
-/// case: every verifier reads the same JWT_JWKS) cost one verification, not five.
+/// How many signature checks [`Signatures`] keeps before it starts again (about 1.5 MB).
+const SIGNATURES_KEPT: usize = 16 * 1024;
+
+/// The signature checks made in one run, so that each (key, token) pair costs one check: the
+/// services that share a key (every verifier reads the same JWT_JWKS), the search for who
+/// really signed a rejected token, and a token met again (an API key repeated through a log).
+/// A key is named by [`VerifyKey::id`], a token by the SHA-256 of its signing input and
+/// signature. Bounded: emptied when it holds [`SIGNATURES_KEPT`] checks.
 #[derive(Default)]
-pub(crate) struct SigCache {
-    seen: Vec<([u8; 32], bool)>,
+pub(crate) struct Signatures {
+    seen: HashMap<([u8; 32], [u8; 32]), bool>,
 }
 
-impl SigCache {
-    fn check(&mut self, token: &Decoded<'_>, material: &Material) -> bool {
+impl Signatures {
+    /// The checks of `token`, through this run's.
+    pub(crate) fn token<'s, 't>(&'s mut self, token: &'s Decoded<'t>) -> SigCache<'s, 't> {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        h.update(material.alg().as_str().as_bytes());
-        match material {
-            Material::Oct(bytes) => h.update(bytes),
-            other => h.update(crate::key::public_der(other).unwrap_or_default()),
+        h.update(token.signing_input.as_bytes());
+        h.update(b".");
+        h.update(&token.signature);
+        SigCache {
+            run: self,
+            token,
+            digest: h.finalize().into(),
+            signer: None,
         }
-        let id: [u8; 32] = h.finalize().into();
-        if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == id) {
-            return *r;
-        }
-        let r = token.verifies_with(material);
-        self.seen.push((id, r));
-        r
     }
 }
 
-/// [`verify`] sharing signature checks across the services through `cache` (one cache per
-/// token). The checks run in the order the services run them: the header, the algorithm, the
-/// key the header leads to and its signature, then the claims.
+/// One token's signature checks, remembered in the run's [`Signatures`], and who signed it
+/// among the known keys, found once.
+pub(crate) struct SigCache<'s, 't> {
+    run: &'s mut Signatures,
+    token: &'s Decoded<'t>,
+    digest: [u8; 32],
+    signer: Option<(Alg, String)>,
+}
+
+impl SigCache<'_, '_> {
+    /// Whether `key` signed the token.
+    fn check(&mut self, key: &VerifyKey) -> bool {
+        let id = (*key.id(), self.digest);
+        if let Some(r) = self.run.seen.get(&id) {
+            return *r;
+        }
+        let r = self.token.verifies_with_key(key);
+        if self.run.seen.len() >= SIGNATURES_KEPT {
+            self.run.seen.clear();
+        }
+        self.run.seen.insert(id, r);
+        r
+    }
+
+    /// Who signed with `alg` among the keys keyctl knows, for "it was signed with …" (empty
+    /// when none did).
+    fn signed_with(&mut self, known: &[Known], alg: Alg) -> String {
+        if let Some((a, said)) = &self.signer
+            && *a == alg
+        {
+            return said.clone();
+        }
+        let said = known
+            .iter()
+            .find(|k| k.key.alg() == alg && self.check(&k.key))
+            .map_or(String::new(), |k| {
+                format!("; it was signed with {}", k.label)
+            });
+        self.signer = Some((alg, said.clone()));
+        said
+    }
+}
+
+/// [`verify`] sharing signature checks across the services and the run through `cache` (one
+/// per token, from the run's [`Signatures`]). The checks run in the order the services run
+/// them: the header, the algorithm, the key the header leads to and its signature, then the
+/// claims.
 #[must_use]
 pub(crate) fn verify_cached(
     view: &View,
@@ -427,12 +528,12 @@ pub(crate) fn verify_cached(
     now: Timestamp,
     known: &[Known],
     role: Option<&str>,
-    cache: &mut SigCache,
+    cache: &mut SigCache<'_, '_>,
 ) -> Verdict {
     if let Some(verdict) = keys::header_verdict(view, token) {
         return verdict;
     }
-    let alg = match accepted_alg(view, token, known) {
+    let alg = match accepted_alg(view, token, known, cache) {
         Ok(alg) => alg,
         Err(verdict) => return verdict,
     };
@@ -445,19 +546,14 @@ pub(crate) fn verify_cached(
         .unwrap_or(Verdict::Valid { key })
 }
 
-/// Who signed with `alg` among the keys keyctl knows, for "it was signed with …".
-fn signed_with(known: &[Known], token: &Decoded<'_>, alg: Alg) -> String {
-    known
-        .iter()
-        .find(|k| k.material.alg() == alg && token.verifies_with(&k.material))
-        .map_or(String::new(), |k| {
-            format!("; it was signed with {}", k.label)
-        })
-}
-
 /// The token's algorithm, when the service accepts it. Every service compares `alg` as
 /// written (`hs256` is no algorithm).
-fn accepted_alg(view: &View, token: &Decoded<'_>, known: &[Known]) -> Result<Alg, Verdict> {
+fn accepted_alg(
+    view: &View,
+    token: &Decoded<'_>,
+    known: &[Known],
+    cache: &mut SigCache<'_, '_>,
+) -> Result<Alg, Verdict> {
     let Some(alg_name) = token.alg() else {
         return Err(Verdict::reject(
             "malformed",
@@ -493,7 +589,7 @@ fn accepted_alg(view: &View, token: &Decoded<'_>, known: &[Known]) -> Result<Alg
                 } else {
                     accepted.join(", ")
                 },
-                signed_with(known, token, alg)
+                cache.signed_with(known, alg)
             ),
         ));
     }
@@ -522,6 +618,7 @@ mod tests {
     use serde_json::json;
 
     fn view(keys: Vec<Jwk>, secret: Option<&str>, role: Role) -> View {
+        let keys: Vec<TrustedKey> = keys.into_iter().map(TrustedKey::new).collect();
         let mut algs = algs_of(&keys);
         if secret.is_some() {
             algs.push(Alg::Hs256);
@@ -530,7 +627,7 @@ mod tests {
             service: "svc".into(),
             role,
             keys,
-            secret: secret.map(keyset::legacy_material),
+            secret: secret.map(|s| VerifyKey::new(&keyset::legacy_material(s))),
             algs,
             source: "test".into(),
             problems: vec![],
@@ -564,11 +661,11 @@ mod tests {
         let ok = jws::sign(&a, Some("a"), &claims(later)).unwrap();
         assert!(verify(&v, &jws::decode(&ok).unwrap(), now(), &[], None).is_valid());
         let unknown = jws::sign(&b, Some("b"), &claims(later)).unwrap();
-        let known = [Known {
-            label: "revoked on 2026-11-01".into(),
-            material: b.public(),
-            kid: Some("b".into()),
-        }];
+        let known = [Known::new(
+            "revoked on 2026-11-01".into(),
+            &b.public(),
+            Some("b".into()),
+        )];
         let r = verify(&v, &jws::decode(&unknown).unwrap(), now(), &known, None);
         assert!(
             matches!(&r, Verdict::Rejected { code: "unknown_kid", reason } if reason.contains("revoked on")),

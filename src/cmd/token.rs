@@ -2,7 +2,9 @@
 //! `keyctl token sign` (a test token from the current signing key) and `keyctl token remint`
 //! (API keys signed again where they live, through the write flow; see `fix::Remint`).
 
-use std::io::{BufRead, Read, Write};
+mod stream;
+
+use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
@@ -18,7 +20,9 @@ use crate::flow;
 use crate::jws;
 use crate::project::Project;
 use crate::ui;
-use crate::verifier::{self, Known, Verdict, View};
+use crate::verifier::{self, Known, Signatures, Verdict, View};
+
+use stream::Line;
 
 /// Longest line `token verify -` reads: the longest token keyctl decodes, and room for the
 /// blanks around it. A longer line is reported as one rejected input and skipped unread.
@@ -219,68 +223,77 @@ impl VerifyArgs {
             }
         }
         let known = project.known();
-        let mut rejected = 0usize;
-        let mut out = ui::output();
-        let json = self.json;
-        let mut emit = |value: &Value, ok: bool, out: &mut dyn Write| -> Result<()> {
-            if !ok {
-                rejected += 1;
-            }
-            let text = if json {
-                value.to_string()
-            } else {
-                render_text(value)
-            };
-            writeln!(out, "{text}").map_err(|e| Error::io(std::path::Path::new("stdout"), &e))
+        let judge = Judge {
+            views: &views,
+            known: &known,
+            now,
+            role: self.role.as_deref(),
+            json: self.json,
         };
-        if self.token == "-" {
-            let mut reader = ui::input();
-            let mut index = 0;
-            loop {
-                let line = read_line(&mut reader, MAX_LINE)
-                    .map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?;
-                let (value, ok) = match line {
-                    Line::End => break,
-                    Line::Text(bytes) => {
-                        index += 1;
-                        let text = String::from_utf8_lossy(&bytes);
-                        if text.trim().is_empty() {
-                            continue;
-                        }
-                        self.one(text.trim(), &views, &known, now, Some(index))
-                    }
-                    Line::TooLong => {
-                        index += 1;
-                        let reason = format!(
-                            "the line is longer than {MAX_LINE} bytes, so it is no token (skipped unread)"
-                        );
-                        (not_a_token(Some(index), &reason), false)
-                    }
-                };
-                if emit(&value, ok, &mut out).is_err() {
-                    break; // a closed pipe: stop quietly
-                }
-            }
+        let mut out = ui::output();
+        let rejected = if self.token == "-" {
+            stream::run(
+                &stream::Pipeline::for_this_machine(),
+                &mut ui::input(),
+                &mut out,
+                &|sigs: &mut Signatures, index, line| judge.line(sigs, index, line),
+            )
+            .map_err(|e| Error::io(std::path::Path::new("stdin"), &e))?
         } else {
-            let (value, ok) = self.one(self.token.trim(), &views, &known, now, None);
-            let _ = emit(&value, ok, &mut out);
-        }
+            let (value, ok) = judge.one(self.token.trim(), None, &mut Signatures::default());
+            let _ = writeln!(out, "{}", judge.render(&value));
+            usize::from(!ok)
+        };
         let _ = out.flush();
         if rejected > 0 {
             return Err(Error::Problems { count: rejected });
         }
         Ok(())
     }
+}
+
+/// What `token verify` checks every token against, shared by the threads of `token verify -`.
+struct Judge<'a> {
+    views: &'a [View],
+    known: &'a [Known],
+    now: Timestamp,
+    role: Option<&'a str>,
+    json: bool,
+}
+
+impl Judge<'_> {
+    /// The output for line `index` of stdin and whether every service accepted it; `None`
+    /// for a blank line, which says nothing.
+    fn line(&self, sigs: &mut Signatures, index: usize, line: Line) -> Option<(String, bool)> {
+        let (value, ok) = match line {
+            Line::Text(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                if text.trim().is_empty() {
+                    return None;
+                }
+                self.one(text.trim(), Some(index), sigs)
+            }
+            Line::TooLong => {
+                let reason = format!(
+                    "the line is longer than {MAX_LINE} bytes, so it is no token (skipped unread)"
+                );
+                (not_a_token(Some(index), &reason), false)
+            }
+        };
+        Some((self.render(&value), ok))
+    }
+
+    /// One verdict as its output line(s): JSON, or text.
+    fn render(&self, value: &Value) -> String {
+        if self.json {
+            value.to_string()
+        } else {
+            render_text(value)
+        }
+    }
 
     /// The verdicts on one token: a JSON value and whether every service accepted it.
-    fn one(
-        &self,
-        token: &str,
-        views: &[View],
-        known: &[Known],
-        now: Timestamp,
-        index: Option<usize>,
-    ) -> (Value, bool) {
+    fn one(&self, token: &str, index: Option<usize>, sigs: &mut Signatures) -> (Value, bool) {
         let mut v = Map::new();
         if let Some(i) = index {
             v.insert("line".into(), json!(i));
@@ -304,11 +317,12 @@ impl VerifyArgs {
             }
         }
         let mut all = true;
-        let mut cache = verifier::SigCache::default();
-        let results: Vec<Value> = views
+        let mut cache = sigs.token(&decoded);
+        let results: Vec<Value> = self
+            .views
             .iter()
             .map(|view| {
-                let verdict = verifier::verify_cached(view, &decoded, now, known, self.role.as_deref(), &mut cache);
+                let verdict = verifier::verify_cached(view, &decoded, self.now, self.known, self.role, &mut cache);
                 all &= verdict.is_valid();
                 match verdict {
                     Verdict::Valid { key } => json!({"service": view.service, "role": view.role.as_str(), "valid": true, "key": key}),
@@ -338,49 +352,6 @@ fn not_a_token(index: Option<usize>, reason: &str) -> Value {
     );
     v.insert("results".into(), json!([]));
     Value::Object(v)
-}
-
-/// One line of stdin.
-enum Line {
-    /// The line's bytes, without its newline.
-    Text(Vec<u8>),
-    /// A line longer than the cap, consumed without being kept.
-    TooLong,
-    /// The end of the input.
-    End,
-}
-
-/// Reads one line of at most `cap` bytes. A longer line is consumed chunk by chunk up to its
-/// newline and never held: memory stays bounded whatever the input.
-fn read_line(reader: &mut impl BufRead, cap: usize) -> std::io::Result<Line> {
-    let mut line = Vec::new();
-    let n = reader
-        .by_ref()
-        .take(cap as u64 + 1)
-        .read_until(b'\n', &mut line)?;
-    if n == 0 {
-        return Ok(Line::End);
-    }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        return Ok(Line::Text(line));
-    }
-    if line.len() <= cap {
-        return Ok(Line::Text(line)); // the last line, without a newline
-    }
-    drop(line);
-    loop {
-        let buf = reader.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(Line::TooLong);
-        }
-        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
-            reader.consume(i + 1);
-            return Ok(Line::TooLong);
-        }
-        let len = buf.len();
-        reader.consume(len);
-    }
 }
 
 /// The text form of one verdict. Every value that comes from the token (alg, kid, role, the

@@ -532,45 +532,45 @@ impl Project {
         let env = &self.env;
         let mut known = Vec::new();
         if let Some(s) = self.secret() {
-            known.push(Known {
-                label: format!("the HS256 secret Auth uses ({}): this service has a stale or different copy (restart it, or fix its compose line)", s.read_as),
-                material: keyset::legacy_material(&s.value),
-                kid: None,
-            });
+            known.push(Known::new(
+                format!("the HS256 secret Auth uses ({}): this service has a stale or different copy (restart it, or fix its compose line)", s.read_as),
+                &keyset::legacy_material(&s.value),
+                None,
+            ));
         }
         if let Some(keys) = env
             .get_nonempty("JWT_KEYS")
             .and_then(|t| keyset::parse_private_set(t, "JWT_KEYS").ok())
         {
             for k in keys.into_iter().filter(|k| k.kid.is_some()) {
-                known.push(Known {
-                    label: format!("{} kid {} from .env JWT_KEYS, which this service does not have (restart it, or wire JWT_JWKS: keyctl migrate)", k.material.alg(), k.kid.as_deref().unwrap_or_default()),
-                    material: k.material.public(),
-                    kid: k.kid,
-                });
+                known.push(Known::new(
+                    format!("{} kid {} from .env JWT_KEYS, which this service does not have (restart it, or wire JWT_JWKS: keyctl migrate)", k.material.alg(), k.kid.as_deref().unwrap_or_default()),
+                    &k.material,
+                    k.kid,
+                ));
             }
         }
         if let Ok(state) = &self.state {
             for r in &state.revoked {
                 if let Some(m) = r.public_jwk.as_ref().and_then(|j| Jwk::from_json(j).ok()) {
-                    known.push(Known {
-                        label: format!(
+                    known.push(Known::new(
+                        format!(
                             "kid {}, which this project revoked on {}",
                             r.kid.as_deref().unwrap_or("?"),
                             r.at
                         ),
-                        material: m.material,
-                        kid: r.kid.clone(),
-                    });
+                        &m.material,
+                        r.kid.clone(),
+                    ));
                 }
             }
         }
         for r in &self.retired {
-            known.push(Known {
-                label: format!("the JWT_SECRET retired on {}", r.at),
-                material: r.material.clone(),
-                kid: None,
-            });
+            known.push(Known::new(
+                format!("the JWT_SECRET retired on {}", r.at),
+                &r.material,
+                None,
+            ));
         }
         known
     }

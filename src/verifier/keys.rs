@@ -4,11 +4,11 @@
 
 use serde_json::Value;
 
-use super::{Known, SigCache, Verdict, View, json_kind, label, shown, signed_with};
+use super::{Known, SigCache, TrustedKey, Verdict, View, json_kind, label, shown};
 use crate::compose::Role;
-use crate::jwk::Jwk;
 use crate::jws::Decoded;
 use crate::key::{Alg, Material};
+use crate::verifykey::VerifyKey;
 
 /// The header's `kid` as the services can meet it.
 #[derive(Clone, Copy)]
@@ -141,15 +141,10 @@ pub(super) fn verifying_key(
     token: &Decoded<'_>,
     alg: Alg,
     known: &[Known],
-    cache: &mut SigCache,
+    cache: &mut SigCache<'_, '_>,
 ) -> Result<String, Verdict> {
     let kid = Kid::of(token);
-    let c = Check {
-        view,
-        token,
-        alg,
-        known,
-    };
+    let c = Check { view, alg, known };
     match view.role {
         Role::Auth => c.auth(kid, cache),
         Role::Rest => c.rest(kid, cache),
@@ -163,34 +158,33 @@ pub(super) fn verifying_key(
     }
 }
 
-/// One token at one service.
-struct Check<'v, 't> {
+/// One token at one service (the token itself is the one `cache` checks).
+struct Check<'v> {
     view: &'v View,
-    token: &'v Decoded<'t>,
     alg: Alg,
     known: &'v [Known],
 }
 
-impl Check<'_, '_> {
+impl Check<'_> {
     /// Verifies with the one key the service chose.
     fn with(
         &self,
         label: String,
-        material: &Material,
-        cache: &mut SigCache,
+        key: &VerifyKey,
+        cache: &mut SigCache<'_, '_>,
     ) -> Result<String, Verdict> {
         let (view, alg) = (self.view, self.alg);
-        if material.alg() != alg {
+        if key.alg() != alg {
             return Err(Verdict::reject(
                 "alg_mismatch",
                 format!(
                     "{} chose {label} for this token, an {} key, but the token says {alg}",
                     view.service,
-                    material.alg()
+                    key.alg()
                 ),
             ));
         }
-        if cache.check(self.token, material) {
+        if cache.check(key) {
             return Ok(label);
         }
         Err(Verdict::reject(
@@ -199,14 +193,14 @@ impl Check<'_, '_> {
                 "signature does not match {label}, the key {} verifies this token with ({}){}",
                 view.service,
                 view.source,
-                signed_with(self.known, self.token, alg)
+                cache.signed_with(self.known, alg)
             ),
         ))
     }
 
     /// Verifies with the service's HS256 secret; `why` says why that key, when it is a
     /// fallback.
-    fn with_secret(&self, why: &str, cache: &mut SigCache) -> Result<String, Verdict> {
+    fn with_secret(&self, why: &str, cache: &mut SigCache<'_, '_>) -> Result<String, Verdict> {
         let Some(secret) = &self.view.secret else {
             return Err(Verdict::reject(
                 "bad_signature",
@@ -214,7 +208,7 @@ impl Check<'_, '_> {
                     "{} checks this token against its HS256 secret{why}, and it has none ({}){}",
                     self.view.service,
                     self.view.source,
-                    signed_with(self.known, self.token, self.alg)
+                    cache.signed_with(self.known, self.alg)
                 ),
             ));
         };
@@ -242,14 +236,14 @@ impl Check<'_, '_> {
     }
 
     /// The token carries no kid the service can use, and it needs one for this algorithm.
-    fn no_usable_kid(&self, kid: Kid<'_>, how: &str) -> Verdict {
+    fn no_usable_kid(&self, kid: Kid<'_>, how: &str, cache: &mut SigCache<'_, '_>) -> Verdict {
         Verdict::reject(
             "unknown_kid",
             format!(
                 "{}: {} {how}{}",
                 kid.shown(),
                 self.view.service,
-                signed_with(self.known, self.token, self.alg)
+                cache.signed_with(self.known, self.alg)
             ),
         )
     }
@@ -259,7 +253,7 @@ impl Check<'_, '_> {
     /// one) and then compared with GOTRUE_JWT_KEY_ID (the secret); from v2.177.0 an unknown
     /// kid falls through, like a missing or non-string one, to GOTRUE_JWT_SECRET when the
     /// token is HS256.
-    fn auth(&self, kid: Kid<'_>, cache: &mut SigCache) -> Result<String, Verdict> {
+    fn auth(&self, kid: Kid<'_>, cache: &mut SigCache<'_, '_>) -> Result<String, Verdict> {
         if let Kid::Str(k) = kid {
             // A Go map: a later JWK with the same kid replaced an earlier one.
             if let Some(key) = self
@@ -269,7 +263,7 @@ impl Check<'_, '_> {
                 .rev()
                 .find(|j| j.kid.as_deref().unwrap_or("") == k)
             {
-                return self.with(label(key), &key.material, cache);
+                return self.with(label(key), &key.key, cache);
             }
             if k == self.view.key_id {
                 return self
@@ -302,7 +296,7 @@ impl Check<'_, '_> {
                 &format!(
                     "verifies a token without a string kid only as HS256, with GOTRUE_JWT_SECRET, and this one is {}",
                     self.alg
-                ),
+                ), cache
             ),
         })
     }
@@ -311,17 +305,17 @@ impl Check<'_, '_> {
     /// key of its set (a plain secret is one key without a kid) whose kid equals the token's
     /// (any key when the token has none), whose `alg` is absent or the token's, and whose
     /// type fits the algorithm; the token is valid when one of them verifies it.
-    fn rest(&self, kid: Kid<'_>, cache: &mut SigCache) -> Result<String, Verdict> {
+    fn rest(&self, kid: Kid<'_>, cache: &mut SigCache<'_, '_>) -> Result<String, Verdict> {
         let (view, alg) = (self.view, self.alg);
         let want = kid.string();
         let secret = view
             .secret
             .as_ref()
             .map(|m| (None, None, "the shared HS256 secret".to_owned(), m));
-        let pool: Vec<(Option<&str>, Option<&str>, String, &Material)> = view
+        let pool: Vec<(Option<&str>, Option<&str>, String, &VerifyKey)> = view
             .keys
             .iter()
-            .map(|k| (k.kid.as_deref(), k.alg.as_deref(), label(k), &k.material))
+            .map(|k| (k.kid.as_deref(), k.alg.as_deref(), label(k), &k.key))
             .chain(secret)
             .collect();
         let by_kid: Vec<_> = pool
@@ -355,12 +349,12 @@ impl Check<'_, '_> {
                         "{} has no {alg} key ({}){}",
                         view.service,
                         view.source,
-                        signed_with(self.known, self.token, alg)
+                        cache.signed_with(self.known, alg)
                     ),
                 ),
             });
         }
-        if let Some((_, _, l, _)) = fit.iter().find(|(_, _, _, m)| cache.check(self.token, m)) {
+        if let Some((_, _, l, _)) = fit.iter().find(|(_, _, _, m)| cache.check(m)) {
             return Ok(l.clone());
         }
         Err(Verdict::reject(
@@ -369,7 +363,7 @@ impl Check<'_, '_> {
                 "signature matches no key {} trusts ({}){}",
                 view.service,
                 view.source,
-                signed_with(self.known, self.token, alg)
+                cache.signed_with(self.known, alg)
             ),
         ))
     }
@@ -377,14 +371,14 @@ impl Check<'_, '_> {
     /// Realtime (lib/realtime_web/channels/auth/jwt_verification.ex `generate_signer`): an
     /// asymmetric token is verified only by the JWKS key of its (string) kid and type; an
     /// HS256 token by the oct key of its kid, else by API_JWT_SECRET.
-    fn realtime(&self, kid: Kid<'_>, cache: &mut SigCache) -> Result<String, Verdict> {
+    fn realtime(&self, kid: Kid<'_>, cache: &mut SigCache<'_, '_>) -> Result<String, Verdict> {
         let alg = self.alg;
         match (kid, alg) {
             (Kid::Str(k), Alg::Hs256) => {
                 match self.view.keys.iter().find(|j| {
                     j.kid.as_deref() == Some(k) && matches!(j.material, Material::Oct(_))
                 }) {
-                    Some(j) => self.with(label(j), &j.material, cache),
+                    Some(j) => self.with(label(j), &j.key, cache),
                     None => self.with_secret(
                         " (realtime checks an HS256 token whose kid it does not know against API_JWT_SECRET)",
                         cache,
@@ -396,7 +390,7 @@ impl Check<'_, '_> {
             }
             (_, Alg::Hs256) => self.with_secret("", cache),
             (Kid::Str(k), _) => {
-                let mine = |j: &&Jwk| j.kid.as_deref() == Some(k);
+                let mine = |j: &&TrustedKey| j.kid.as_deref() == Some(k);
                 match self
                     .view
                     .keys
@@ -404,9 +398,9 @@ impl Check<'_, '_> {
                     .filter(mine)
                     .find(|j| j.material.alg() == alg)
                 {
-                    Some(j) => self.with(label(j), &j.material, cache),
+                    Some(j) => self.with(label(j), &j.key, cache),
                     None => match self.view.keys.iter().find(mine) {
-                        Some(j) => self.with(label(j), &j.material, cache),
+                        Some(j) => self.with(label(j), &j.key, cache),
                         None => Err(self.unknown_kid(k, "")),
                     },
                 }
@@ -414,6 +408,7 @@ impl Check<'_, '_> {
             _ => Err(self.no_usable_kid(
                 kid,
                 &format!("verifies an {alg} token only through its (string) kid"),
+                cache,
             )),
         }
     }
@@ -423,12 +418,12 @@ impl Check<'_, '_> {
     /// against the first oct key of the JWKS that has no kid or that kid, else the secret.
     /// An asymmetric token against the first key of its type whose kid equals the token's
     /// (or, without a kid on either, the first kid-less key); none: rejected.
-    fn storage(&self, kid: Kid<'_>, cache: &mut SigCache) -> Result<String, Verdict> {
+    fn storage(&self, kid: Kid<'_>, cache: &mut SigCache<'_, '_>) -> Result<String, Verdict> {
         let (view, alg) = (self.view, self.alg);
         let truthy = kid.truthy();
         let want = kid.string();
-        let kidless = |j: &Jwk| j.kid.as_deref().is_none_or(str::is_empty);
-        let same = |j: &Jwk| want.is_some() && j.kid.as_deref() == want;
+        let kidless = |j: &TrustedKey| j.kid.as_deref().is_none_or(str::is_empty);
+        let same = |j: &TrustedKey| want.is_some() && j.kid.as_deref() == want;
         if alg == Alg::Hs256 {
             if !truthy {
                 return self.with_secret("", cache);
@@ -438,7 +433,7 @@ impl Check<'_, '_> {
                 .iter()
                 .find(|j| (kidless(j) || same(j)) && matches!(j.material, Material::Oct(_)))
             {
-                return self.with(label(j), &j.material, cache);
+                return self.with(label(j), &j.key, cache);
             }
             return self.with_secret(
                 " (storage falls back to it when no oct key matches the kid)",
@@ -451,13 +446,13 @@ impl Check<'_, '_> {
                 && j.alg.as_deref().is_none_or(|a| a == alg.as_str())
         });
         match (chosen, kid) {
-            (Some(j), _) => self.with(label(j), &j.material, cache),
+            (Some(j), _) => self.with(label(j), &j.key, cache),
             (None, Kid::Str(k)) if truthy => Err(self.unknown_kid(k, "")),
             (None, _) => Err(self.no_usable_kid(
                 kid,
                 &format!(
                     "verifies an {alg} token without a string kid only with a kid-less {alg} key of its JWKS, and has none"
-                ),
+                ), cache
             )),
         }
     }
@@ -467,7 +462,7 @@ impl Check<'_, '_> {
     /// `createLocalJWKSet(SUPABASE_JWKS)`, which needs exactly one key that fits (a string kid
     /// selects it; a kid of another type selects none; without a kid, two keys of the type
     /// are an error the main worker does not retry).
-    fn functions(&self, kid: Kid<'_>, cache: &mut SigCache) -> Result<String, Verdict> {
+    fn functions(&self, kid: Kid<'_>, cache: &mut SigCache<'_, '_>) -> Result<String, Verdict> {
         let (view, alg) = (self.view, self.alg);
         if alg == Alg::Hs256 {
             let why = if matches!(kid, Kid::Absent) {
@@ -477,7 +472,7 @@ impl Check<'_, '_> {
             };
             return self.with_secret(why, cache);
         }
-        let fits = |j: &&Jwk| {
+        let fits = |j: &&TrustedKey| {
             j.material.alg() == alg
                 && j.alg.as_deref().is_none_or(|a| a == alg.as_str())
                 && j.key_ops
@@ -489,14 +484,14 @@ impl Check<'_, '_> {
                     Kid::Null | Kid::Other(_) => false,
                 }
         };
-        let candidates: Vec<&Jwk> = view.keys.iter().filter(fits).collect();
+        let candidates: Vec<&TrustedKey> = view.keys.iter().filter(fits).collect();
         match candidates.as_slice() {
-            [one] => self.with(label(one), &one.material, cache),
+            [one] => self.with(label(one), &one.key, cache),
             [] => Err(match kid {
                 Kid::Str(k) => self.unknown_kid(k, ""),
                 _ => self.no_usable_kid(
                     kid,
-                    &format!("(jose) finds no {alg} key of SUPABASE_JWKS for it"),
+                    &format!("(jose) finds no {alg} key of SUPABASE_JWKS for it"), cache
                 ),
             }),
             many => Err(self.no_usable_kid(
@@ -504,7 +499,7 @@ impl Check<'_, '_> {
                 &format!(
                     "finds {} {alg} keys in SUPABASE_JWKS that fit, and jose refuses to choose (JWKSMultipleMatchingKeys; the main worker does not try each)",
                     many.len()
-                ),
+                ), cache
             )),
         }
     }

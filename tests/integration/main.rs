@@ -23,4 +23,5 @@ mod stacks;
 mod support;
 mod terminal;
 mod token;
+mod token_stream;
 mod trust;
