@@ -15,6 +15,7 @@ mod export;
 mod fixes;
 mod fsharden;
 mod generate;
+mod image;
 mod install;
 mod interop;
 mod jwks;
