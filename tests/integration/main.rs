@@ -20,6 +20,7 @@ mod install;
 mod interop;
 mod jwks;
 mod migrate;
+mod recipes;
 mod secrets;
 mod stacks;
 mod support;
