@@ -7,6 +7,9 @@ use std::process::Command;
 
 use crate::support::{Project, at, keyctl_bin, repo};
 
+/// Environment variables of one run.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 /// One scheduled run at `now` with `vars`: (exit code, stderr).
 fn advance(p: &Project, now: &str, vars: &[(&str, &str)]) -> (i32, String) {
     let mut c = Command::new("bash");
@@ -61,7 +64,7 @@ fn the_ci_recipe_advances_one_due_step_per_run_rotates_every_n_days_and_gates_on
     let remint = [("REMINT_API_KEYS", "1")];
     let day = 24 * 60;
     // (minutes after T0, variables, phase after the run, what the run says)
-    let schedule: &[(i64, &[(&str, &str)], &str, &str)] = &[
+    let schedule: &[(i64, Vars, &str, &str)] = &[
         (
             0,
             &[],
