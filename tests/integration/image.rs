@@ -150,7 +150,6 @@ fn phase(status: &str) -> String {
 
 #[test]
 fn the_image_runs_doctor_and_a_whole_migration_as_the_owner_of_the_files() {
-    let e = Engine::start();
     let work = tempfile::Builder::new()
         .prefix("keyctl-image")
         .tempdir_in("/tmp")
@@ -158,9 +157,11 @@ fn the_image_runs_doctor_and_a_whole_migration_as_the_owner_of_the_files() {
     let w = work.path();
     std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    // 1. The static binary, and the image the shipped Containerfile makes of it (the classic
+    // 1. The static binary (a release build: minutes on a fresh checkout, so before the
+    //    engine starts), and the image the shipped Containerfile makes of it (the classic
     //    builder: FROM scratch needs no registry).
     let bin = build_static(&w.join("dist"));
+    let e = Engine::start();
     let built = Command::new("/usr/bin/docker")
         .args(["build", "-q", "-f"])
         .arg(repo().join("Containerfile"))
