@@ -14,6 +14,8 @@ step "installing test clients"
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v man >/dev/null 2>&1 || missing+=(man-db groff-base)  # keyctl man, rendered by the tests
+command -v jq >/dev/null 2>&1 || missing+=(jq)  # docs/ci/advance.sh, run by the tests
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi

@@ -1,8 +1,9 @@
 //! The command line: the top-level parser and the dispatch to each subcommand's `run`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd::export::{ExportArgs, ImportArgs};
+use crate::cmd::{completions::CompletionsArgs, man::ManArgs};
 use crate::cmd::{
     doctor::DoctorArgs, migrate::MigrateArgs, revoke::RevokeArgs, rotate::RotateArgs,
     token::TokenArgs,
@@ -14,9 +15,9 @@ use crate::error::Result;
 #[derive(Debug, Parser)]
 #[command(
     name = "keyctl",
-    version,
+    version = env!("KEYCTL_VERSION"),
     about,
-    after_help = "Exit codes: 0 ok, 1 a check found problems, 2 usage or bad input, 3 refused as unsafe, 4 I/O.\nKEYCTL_NOW (RFC 3339) replaces the clock for every command."
+    after_help = "Exit codes: 0 ok, 1 a check found problems, 2 usage or bad input, 3 refused as unsafe, 4 I/O.\nKEYCTL_NOW (RFC 3339) replaces the clock for every command.\nThe manual (exit codes, environment, files, JSON output): keyctl man | man -l -"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -43,6 +44,10 @@ enum Command {
     Export(ExportArgs),
     /// Restore the keys from an `export --encrypt` backup into a project's .env.
     Import(ImportArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): exit codes, environment, files and the JSON shapes.
+    Man(ManArgs),
 }
 
 impl Cli {
@@ -61,6 +66,8 @@ impl Cli {
             Command::Doctor(args) => args.run(),
             Command::Export(args) => args.run(),
             Command::Import(args) => args.run(),
+            Command::Completions(args) => args.run(Cli::command()),
+            Command::Man(args) => args.run(Cli::command()),
         }
     }
 }
@@ -68,7 +75,6 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_app() {

@@ -1,5 +1,5 @@
 //! `keyctl doctor`: every problem keyctl can find in a project, one line each, with what
-//! breaks and the fix; `--json` for CI gates (schema in docs/JSON.md).
+//! breaks and the fix; `--json` for CI gates (schema in docs/JSON.md and `keyctl man`).
 
 use clap::Args;
 use serde_json::json;
@@ -14,12 +14,12 @@ use crate::ui;
 /// Arguments of `keyctl doctor`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit status: 0 no errors (warnings allowed), 1 at least one error.\nExamples:\n  keyctl doctor --project /srv/supabase\n  keyctl doctor --project /srv/supabase --json | jq '.findings[] | select(.severity == \"error\")'"
+    after_help = "Exit status: 0 no errors (warnings allowed), 1 at least one error.\nEvery finding code and the JSON shape: keyctl man | man -l -   (section JSON OUTPUT)\nExamples:\n  keyctl doctor --project /srv/supabase\n  keyctl doctor --project /srv/supabase --json | jq '.findings[] | select(.severity == \"error\")'"
 )]
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     project: ProjectArgs,
-    /// Machine-readable output (docs/JSON.md).
+    /// Machine-readable output (the shapes and every finding code: `keyctl man`, JSON OUTPUT; docs/JSON.md in the source).
     #[arg(long)]
     json: bool,
     /// Require the live checks: no reachable Docker engine (or no container of the project) is an error.

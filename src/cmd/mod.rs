@@ -1,8 +1,10 @@
 //! One module per subcommand; each holds its clap `Args` and the method that runs it.
+pub(crate) mod completions;
 pub(crate) mod doctor;
 pub(crate) mod export;
 pub(crate) mod generate;
 pub(crate) mod jwks;
+pub(crate) mod man;
 pub(crate) mod migrate;
 pub(crate) mod revoke;
 pub(crate) mod rotate;

@@ -116,7 +116,7 @@ pub(crate) struct VerifyArgs {
     /// Also require this `role` claim.
     #[arg(long)]
     role: Option<String>,
-    /// One JSON object per token (see docs/JSON.md).
+    /// One JSON object per token (the shape: `keyctl man`, JSON OUTPUT; docs/JSON.md in the source).
     #[arg(long)]
     json: bool,
 }

