@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::b64;
-use crate::key::{KeyError, Material, check_rsa_bits};
+use crate::key::{EcKey, KeyError, Material, check_rsa_bits};
 use pkcs8::der::{Decode, Encode};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::PublicKeyParts;
@@ -142,7 +142,7 @@ fn members(material: &Material, private: bool) -> Map<String, Value> {
             put(&mut obj, "x", &bytes[1..33]);
             put(&mut obj, "y", &bytes[33..65]);
             if let (true, Material::EcPrivate(k)) = (private, material) {
-                put(&mut obj, "d", &Zeroizing::new(k.to_bytes().to_vec()));
+                put(&mut obj, "d", &k.to_bytes());
             }
         }
         Material::RsaPrivate(k) if private => {
@@ -287,14 +287,7 @@ fn ec_from_json(obj: &Map<String, Value>) -> Result<Material, KeyError> {
         None => Ok(Material::EcPublic(public)),
         Some(d) => {
             exact32("d", &d)?;
-            let key = p256::ecdsa::SigningKey::from_slice(&d)
-                .map_err(|_| KeyError("\"d\" is not a valid P-256 private scalar".into()))?;
-            if *key.verifying_key() != public {
-                return Err(KeyError(
-                    "\"d\" does not match the public key (x, y)".into(),
-                ));
-            }
-            Ok(Material::EcPrivate(key))
+            Ok(Material::EcPrivate(EcKey::from_parts(&d, public)?))
         }
     }
 }
@@ -494,7 +487,7 @@ mod tests {
                 any::<[u8; 32]>().prop_filter_map("P-256 scalar in range", |b| {
                     p256::ecdsa::SigningKey::from_slice(&b)
                         .ok()
-                        .map(Material::EcPrivate)
+                        .map(|k| Material::EcPrivate(EcKey::from_signing_key(&k)))
                 }),
                 any::<[u8; 32]>().prop_map(|b| Material::EdPrivate(Box::new(
                     ed25519_dalek::SigningKey::from_bytes(&b)

@@ -68,20 +68,32 @@ impl Compose {
     /// # Errors
     /// As [`Compose::set_env`]; the text is unchanged on every error.
     pub fn set_envs(&mut self, edits: &[EnvEdit<'_>]) -> Result<Vec<Change>, ComposeError> {
-        let before = self.clone();
+        // A copy to put back, made only when a second batch follows a first one (a failed
+        // batch leaves the text as it was by itself).
+        let mut before: Option<Compose> = None;
         let mut changes = Vec::with_capacity(edits.len());
         let mut batch: Vec<(&EnvEdit<'_>, Plan)> = Vec::new();
         for edit in edits {
             if batch.iter().any(|(e, _)| e.service == edit.service) {
-                self.apply_batch(&mut batch, &mut changes)
-                    .inspect_err(|_| *self = before.clone())?;
+                if before.is_none() {
+                    before = Some(self.clone());
+                }
+                if let Err(e) = self.apply_batch(&mut batch, &mut changes) {
+                    *self = before.take().expect("saved above");
+                    return Err(e);
+                }
             }
             let mut planned = self.plan_edit(edit);
             if planned.is_err() && !batch.is_empty() {
                 // The edits before it come first, as they would one at a time (their own
                 // error, if any, is the one to report); then this one is planned again.
-                self.apply_batch(&mut batch, &mut changes)
-                    .inspect_err(|_| *self = before.clone())?;
+                if before.is_none() {
+                    before = Some(self.clone());
+                }
+                if let Err(e) = self.apply_batch(&mut batch, &mut changes) {
+                    *self = before.take().expect("saved above");
+                    return Err(e);
+                }
                 planned = self.plan_edit(edit);
             }
             match planned {
@@ -92,13 +104,19 @@ impl Compose {
                 )),
                 Ok(Some(plan)) => batch.push((edit, plan)),
                 Err(e) => {
-                    *self = before;
+                    if let Some(before) = before {
+                        *self = before;
+                    }
                     return Err(e);
                 }
             }
         }
-        self.apply_batch(&mut batch, &mut changes)
-            .inspect_err(|_| *self = before.clone())?;
+        if let Err(e) = self.apply_batch(&mut batch, &mut changes) {
+            if let Some(before) = before {
+                *self = before;
+            }
+            return Err(e);
+        }
         // In the order asked.
         Ok(edits
             .iter()
@@ -159,7 +177,8 @@ impl Compose {
                     ),
                 });
             }
-            // One at a time, so that the error names its edit.
+            // One at a time, so that the error names its edit; all or nothing.
+            let saved = self.clone();
             for (edit, _) in &done {
                 let mut one = Vec::new();
                 let Some(plan) = self.plan_edit(edit)? else {
@@ -171,7 +190,8 @@ impl Compose {
                     continue;
                 };
                 one.push((*edit, plan));
-                self.apply_batch(&mut one, changes)?;
+                self.apply_batch(&mut one, changes)
+                    .inspect_err(|_| *self = saved.clone())?;
             }
             return Ok(());
         }

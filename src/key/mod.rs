@@ -4,6 +4,8 @@
 //! text except where asked to export them (PEM here, JWK in `jwk`), its types print as
 //! `[redacted]` under `Debug`, and its errors say what is wrong with a key, never what is in it.
 
+mod ec;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -11,10 +13,11 @@ use ed25519_dalek::pkcs8::KeypairBytes;
 use hmac::{KeyInit, Mac};
 use pkcs8::der::{Decode, Encode, asn1::ObjectIdentifier, pem};
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::Generate;
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::traits::PublicKeyParts;
 use signature::{Signer, Verifier};
+
+pub use ec::EcKey;
 use zeroize::Zeroizing;
 
 /// The smallest RSA modulus keyctl generates or accepts.
@@ -97,7 +100,7 @@ impl FromStr for Alg {
 #[derive(Clone)]
 pub enum Material {
     /// P-256 private key.
-    EcPrivate(p256::ecdsa::SigningKey),
+    EcPrivate(EcKey),
     /// P-256 public key.
     EcPublic(p256::ecdsa::VerifyingKey),
     /// RSA private key (CRT values precomputed).
@@ -144,7 +147,7 @@ impl Material {
     pub fn generate(alg: Alg, rsa_bits: usize) -> Result<Material, KeyError> {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         Ok(match alg {
-            Alg::Es256 => Material::EcPrivate(p256::ecdsa::SigningKey::generate_from_rng(&mut rng)),
+            Alg::Es256 => Material::EcPrivate(EcKey::generate()?),
             Alg::EdDsa => {
                 Material::EdPrivate(Box::new(ed25519_dalek::SigningKey::generate(&mut rng)))
             }
@@ -214,7 +217,7 @@ impl Material {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match self {
             Material::EcPrivate(k) => {
-                let sig: p256::ecdsa::Signature = k.sign(message);
+                let sig: p256::ecdsa::Signature = k.signing_key().sign(message);
                 Ok(sig.to_bytes().to_vec())
             }
             Material::RsaPrivate(k) => {
@@ -263,7 +266,7 @@ impl Material {
     /// HMAC secrets have no PEM form.
     pub fn private_pem(&self) -> Result<Option<Zeroizing<String>>, KeyError> {
         let pem = match self {
-            Material::EcPrivate(k) => k.to_pkcs8_pem(LineEnding::LF),
+            Material::EcPrivate(k) => k.signing_key().to_pkcs8_pem(LineEnding::LF),
             Material::RsaPrivate(k) => k.to_pkcs8_pem(LineEnding::LF),
             Material::EdPrivate(k) => KeypairBytes {
                 secret_key: k.to_bytes(),
@@ -394,10 +397,10 @@ fn from_pkcs8(der: &[u8]) -> Result<Material, KeyError> {
         .map_err(|e| err(format!("malformed PKCS#8 algorithm: {e}")))?;
     match oid {
         OID_EC_PUBLIC_KEY => match params {
-            Some(OID_P256) => Ok(Material::EcPrivate(
-                p256::ecdsa::SigningKey::from_pkcs8_der(der)
+            Some(OID_P256) => Ok(Material::EcPrivate(EcKey::from_signing_key(
+                &p256::ecdsa::SigningKey::from_pkcs8_der(der)
                     .map_err(|e| err(format!("malformed P-256 private key: {e}")))?,
-            )),
+            ))),
             Some(curve) => Err(unsupported_curve(curve)),
             None => Err(err("EC private key without a named curve")),
         },
@@ -438,7 +441,7 @@ fn from_sec1(der: &[u8]) -> Result<Material, KeyError> {
             "the EC public key in the PEM does not match its private key",
         ));
     }
-    Ok(Material::EcPrivate(key))
+    Ok(Material::EcPrivate(EcKey::from_signing_key(&key)))
 }
 
 fn from_spki(der: &[u8]) -> Result<Material, KeyError> {
