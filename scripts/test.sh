@@ -124,7 +124,11 @@ trap 'rm -f "$log" "$out"' EXIT
 broken=0
 
 step "cargo test"
-if ! cargo test --locked --no-fail-fast 2>&1 | tee "$log"; then
+# Built first without cargo's progress lines (errors still show), then run with libtest's.
+if ! cargo test --locked --no-run --quiet; then
+  echo "test.sh: the tests do not build (see above)" >&2
+  broken=$((broken + 1))
+elif ! cargo test --locked --no-fail-fast 2>&1 | tee "$log"; then
   # A failure no test reported (a build error, a test binary that crashed) counts as one.
   if ! grep -E '^test result: ' "$log" | grep -qE '[1-9][0-9]* failed'; then
     echo "test.sh: cargo test failed without a failing test to show for it (see above)" >&2
