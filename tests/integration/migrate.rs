@@ -8,7 +8,7 @@ use std::process::Command;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::support::{Project, T0, Test, at, pyjwt, repo};
+use crate::support::{Project, T0, Test, at, pyjwt, repo, tools_path};
 use keyctl::jwk::Jwk;
 use keyctl::jws;
 use keyctl::key::Material;
@@ -101,11 +101,12 @@ fn assert_unchanged(p: &Project, before: &[(String, Vec<u8>)]) {
     );
 }
 
-/// `docker-compose config --format json`, with nothing from this process's environment.
+/// `docker-compose config --format json` (found on [`tools_path`]), with nothing else from this
+/// process's environment but `HOME`.
 fn resolved(p: &Project) -> Value {
     let out = Command::new("docker-compose")
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
+        .env("PATH", tools_path())
         .env("HOME", std::env::var("HOME").unwrap_or_default())
         .current_dir(p.path())
         .args(["config", "--format", "json"])

