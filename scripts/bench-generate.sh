@@ -31,30 +31,19 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 
 WARMUP="${WARMUP:-5}"
 RUNS="${RUNS:-100}"
 RSA_RUNS="${RSA_RUNS:-30}"
 
-if ! command -v hyperfine >/dev/null 2>&1; then
-    echo "hyperfine not found: installing it with apt-get" >&2
-    apt-get update >&2
-    apt-get install -y hyperfine >&2
-fi
-for tool in openssl python3 cargo; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is required" >&2; exit 1; }
-done
+bench_hyperfine
+bench_require openssl python3 cargo
 
-cargo build --release >&2
-KEYCTL="$PWD/target/release/keyctl"
+bench_keyctl
 
-if [[ -n "${JSON_DIR:-}" ]]; then
-    mkdir -p "$JSON_DIR"
-    tmp="$(cd "$JSON_DIR" && pwd)"
-else
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
-fi
+bench_tmp
 
 # bench NAME RUNS KEYCTL_ARGS OPENSSL_ARGS: one hyperfine comparison, JSON to $tmp/NAME.json.
 bench() {

@@ -45,6 +45,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 
 RUNS="${RUNS:-60}"
 ROUNDS="${ROUNDS:-3}"
@@ -57,27 +59,12 @@ export KEYCTL_NOW=2026-12-01T12:00:00Z
     echo "error: fixture not found at $FIXTURE" >&2
     exit 1
 }
-for tool in openssl python3 cargo; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is required" >&2; exit 1; }
-done
-if ! command -v hyperfine >/dev/null 2>&1; then
-    echo "hyperfine not found: installing it with apt-get" >&2
-    apt-get update >&2
-    apt-get install -y hyperfine >&2
-fi
+bench_require openssl python3 cargo
+bench_hyperfine
 
-cargo build --release >&2
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys;print(json.load(sys.stdin)["target_directory"])')"
-KEYCTL="$TARGET_DIR/release/keyctl"
+bench_keyctl
 
-if [[ -n "${JSON_DIR:-}" ]]; then
-    mkdir -p "$JSON_DIR"
-    tmp="$(cd "$JSON_DIR" && pwd)"
-else
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
-fi
+bench_tmp
 
 # The pristine project, and the script that restores a working copy from it.
 rm -rf "$tmp/pristine"

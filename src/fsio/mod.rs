@@ -8,7 +8,7 @@
 // The one module that touches the filesystem and starts processes.
 #![allow(clippy::disallowed_methods)]
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -215,78 +215,26 @@ fn temp_name(name: &str) -> String {
     format!(".{name}.keyctl-{}-{salt}.tmp", std::process::id())
 }
 
-/// The temp file is created 0600 (it may hold private keys the replaced file did not),
-/// given the replaced file's owner while still empty, filled and synced; then, when
-/// `expect` is given, the target is read again and must still hold exactly `expect` (an
-/// edit made meanwhile by another program is never overwritten); only then does the temp
-/// file get its final mode and replace the target. Returns the file actually replaced.
+/// One file replaced through [`stage`]: the temp file is created 0600 (it may hold private
+/// keys the replaced file did not), given the replaced file's owner while still empty,
+/// filled and synced; then, when `expect` is given, the target is read again and must still
+/// hold exactly `expect` (an edit made meanwhile by another program is never overwritten);
+/// only then does the temp file get its final mode and replace the target, and the
+/// directory is synced. Returns the file actually replaced.
 fn replace_as(
     path: &Path,
     contents: &[u8],
     mode: FinalMode,
     expect: Option<&[u8]>,
 ) -> Result<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let target = write_target(path)?;
-    let existing = fs::metadata(&target).ok();
-    let (mode, owner) = match mode {
-        FinalMode::Set(m) => (m, None),
-        FinalMode::Keep => (
-            existing.as_ref().map_or(0o600, |m| m.mode() & 0o7777),
-            existing.as_ref().map(|m| (m.uid(), m.gid())),
-        ),
+    let mut staged = match mode {
+        FinalMode::Set(m) => stage(path, contents, m, false)?,
+        FinalMode::Keep => stage(path, contents, 0, true)?,
     };
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(temp_name(&name));
-    let mut changed = false;
-    let mut write = || -> std::io::Result<()> {
-        let mut f: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        if let Some((uid, gid)) = owner {
-            let meta = f.metadata()?;
-            if (meta.uid(), meta.gid()) != (uid, gid) {
-                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-            }
-        }
-        f.write_all(contents)?;
-        f.sync_all()?;
-        // The last look before the rename: what remains is the moment between this read
-        // and rename(2) (docs/RELIABILITY.md).
-        if let Some(expect) = expect
-            && !still_holds(&target, expect)?
-        {
-            changed = true;
-            return Err(std::io::Error::other("changed"));
-        }
-        if mode != 0o600 {
-            f.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        fs::rename(&tmp, &target)?;
-        File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        if changed {
-            Error::Io {
-                path: target.clone(),
-                message: "changed on disk while keyctl was writing it (another program edited it); keyctl did not overwrite it; run again".into(),
-            }
-        } else {
-            Error::io(&target, &e)
-        }
-    })?;
-    Ok(target)
+    sync(&[&staged], &[])?;
+    staged.commit(expect)?;
+    sync_dirs(&[staged.dir()])?;
+    Ok(staged.target().to_path_buf())
 }
 
 /// `O_NONBLOCK`: opening a FIFO never waits for a writer.

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{FinalMode, still_holds, temp_name, write_target};
+use super::{still_holds, temp_name, write_target};
 use crate::error::{Error, Result};
 
 /// A new version of a file, written to its temporary file and not yet renamed.
@@ -54,16 +54,13 @@ pub fn stage(path: &Path, contents: &[u8], mode: u32, keep: bool) -> Result<Stag
     use std::os::unix::fs::MetadataExt;
     let target = write_target(path)?;
     let existing = fs::metadata(&target).ok();
-    let (mode, owner) = match if keep {
-        FinalMode::Keep
-    } else {
-        FinalMode::Set(mode)
-    } {
-        FinalMode::Set(m) => (m, None),
-        FinalMode::Keep => (
+    let (mode, owner) = if keep {
+        (
             existing.as_ref().map_or(0o600, |m| m.mode() & 0o7777),
             existing.as_ref().map(|m| (m.uid(), m.gid())),
-        ),
+        )
+    } else {
+        (mode, None)
     };
     let name = target
         .file_name()

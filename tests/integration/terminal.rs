@@ -10,13 +10,17 @@ use crate::support::{Project, T0, at};
 
 /// Starts `keyctl ARGS` on a pseudo-terminal, at time `now`, in project `p`.
 fn at_terminal(p: &Project, now: &str, args: &str) -> Child {
-    let command = format!(
+    in_script(&format!(
         "KEYCTL_NOW={now} {} {args} --project {}",
         crate::support::keyctl_bin().display(),
         p.path().display()
-    );
+    ))
+}
+
+/// Runs the shell `command` on a pseudo-terminal (util-linux `script`).
+fn in_script(command: &str) -> Child {
     Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
+        .args(["-qec", command, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -103,13 +107,7 @@ fn ctrl_c_at_a_prompt_restores_the_terminal() {
         "generate".to_owned(),
     ] {
         let command = format!("{} {args}; stty -a", bin.display());
-        let mut child = Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = in_script(&command);
         answer(&mut child, b"\x03");
         let text = transcript(child);
         assert!(
@@ -130,13 +128,7 @@ fn ctrl_c_at_a_prompt_restores_the_terminal() {
 #[test]
 fn generate_menus_pick_by_number_and_default_on_enter() {
     let command = format!("{} generate", crate::support::keyctl_bin().display());
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = in_script(&command);
     answer(&mut child, b"9\n");
     answer(&mut child, b"2\n");
     answer(&mut child, b"\n");
