@@ -31,7 +31,22 @@ pub(super) fn secrets(r: &mut Report<'_>) {
             .first()
             .map_or("JWT_SECRET", |h| h.var())
             .to_owned();
-        r.push(Finding::error("demo_secret", r.env_place(&var)).variable(&var).says(format!("{var} (the HS256 secret Auth uses) is still the public demo value from upstream's .env.example"), "anyone can mint a service_role token for this project", format!("start the migration (keyctl migrate --project {dir}) and revoke the legacy secret when it is due; it replaces JWT_SECRET")));
+        // What replaces the secret depends on how far the migration is.
+        let fix = match project.snapshot().ok().map(|s| s.phase) {
+            Some(Phase::Legacy) | None => format!(
+                "start the migration (keyctl migrate --project {dir}) and revoke the legacy secret when it is due; the revocation replaces {var}"
+            ),
+            Some(Phase::DualVerify) => format!(
+                "finish the migration: switch signing, then revoke the legacy secret when it is due (keyctl migrate --project {dir} at each step); the revocation replaces {var}"
+            ),
+            Some(Phase::Switched) => format!(
+                "revoke the legacy secret when it is due (keyctl migrate --project {dir}); the revocation replaces {var}"
+            ),
+            Some(Phase::Revoked) => format!(
+                "the migration is finished, so nothing signs with {var} any more, but services still verify with it: put a fresh random value in {var} (e.g. openssl rand -base64 48) and restart every service that reads it"
+            ),
+        };
+        r.push(Finding::error("demo_secret", r.env_place(&var)).variable(&var).says(format!("{var} (the HS256 secret Auth uses) is still the public demo value from upstream's .env.example"), "anyone can mint a service_role token for this project", fix));
     }
     let env_file = project.env_path.display().to_string();
     if let Some(mode) = project

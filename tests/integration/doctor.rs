@@ -288,3 +288,25 @@ fn an_expired_key_names_the_services_that_reject_it_by_their_own_leeway() {
     assert!(services.contains(&"auth"), "{f:#}");
     assert!(!services.contains(&"rest"), "PostgREST allows 30 s: {f:#}");
 }
+
+/// The demo secret's fix follows the migration: start it in legacy, revoke when due once
+/// switched.
+#[test]
+fn the_demo_secret_fix_follows_the_phase() {
+    let p = private(Project::fixture("upstream-2026-02"));
+    let fix = |now: &str| -> String {
+        let (_, _, v) = doctor(&p, now);
+        finding(&v, "demo_secret")["fix"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(fix(T0).starts_with("start the migration"), "{}", fix(T0));
+    p.migrate(T0).run();
+    p.migrate(crate::support::at(21)).run();
+    let switched = fix(&crate::support::at(22));
+    assert!(
+        switched.starts_with("revoke the legacy secret when it is due"),
+        "{switched}"
+    );
+}
