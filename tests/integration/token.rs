@@ -266,7 +266,7 @@ fn a_secret_read_through_env_file_is_what_the_service_verifies_with() {
 // --- issue 11: token verify as each service really decides ---------------------------------
 
 /// A compact JWS of exactly `header` and `claims` (any JSON), signed with `key`.
-fn forge(key: &keyctl::key::Material, header: &Value, claims: &Value) -> String {
+pub(crate) fn forge(key: &keyctl::key::Material, header: &Value, claims: &Value) -> String {
     let input = format!(
         "{}.{}",
         keyctl::b64::encode(header.to_string().as_bytes()),

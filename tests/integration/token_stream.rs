@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::support::{Project, T0};
+use crate::token::forge;
 use keyctl::key::{Alg, Material};
 
 const SWITCHED: &str = "2026-12-01T12:25:00Z";
@@ -21,18 +22,6 @@ fn switched() -> Project {
 fn sign(p: &Project) -> String {
     let out = p.keyctl(["token", "sign", "--role", "anon"]).now(NOW).run();
     out.stdout.trim().to_owned()
-}
-
-fn forge(key: &Material, header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        keyctl::b64::encode(header.to_string().as_bytes()),
-        keyctl::b64::encode(claims.to_string().as_bytes())
-    );
-    format!(
-        "{input}.{}",
-        keyctl::b64::encode(&key.sign(input.as_bytes()).unwrap())
-    )
 }
 
 /// `token verify TOKEN ARGS`: what it prints.
