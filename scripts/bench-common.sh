@@ -54,3 +54,14 @@ bench_tmp() {
         trap 'rm -rf "$tmp"' EXIT
     fi
 }
+
+# bench_fixture: sets FIXTURE to the upstream fixture (never modified) and the clock the
+# migration benchmarks run at; stops when ../shared is not beside the checkout.
+bench_fixture() {
+    FIXTURE="$PWD/../shared/fixtures/upstream-2026-02"
+    export KEYCTL_NOW=2026-12-01T12:00:00Z
+    [[ -f "$FIXTURE/.env.example" && -f "$FIXTURE/docker-compose.yml" ]] || {
+        echo "error: fixture not found at $FIXTURE" >&2
+        exit 1
+    }
+}

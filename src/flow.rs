@@ -147,9 +147,7 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         let Some(plan) = look(&project, planner, mode, now)? else {
             return Ok(());
         };
-        show(&project, &plan, mode.json);
-        confirm(mode.yes, planner.question())?;
-        let private = ask_private_mode(&project, mode);
+        let private = show_and_confirm(&project, &plan, planner, mode)?;
         return finish(loc, &project, &plan, mode, now, private);
     }
     let seen = inputs(&project);
@@ -157,9 +155,7 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         return Ok(());
     };
     confirmable(mode.yes)?;
-    show(&project, &plan, mode.json);
-    confirm(mode.yes, planner.question())?;
-    let private = ask_private_mode(&project, mode);
+    let private = show_and_confirm(&project, &plan, planner, mode)?;
     let _lock = take_lock(&project)?;
     if let Some((path, _)) = inputs(&project)
         .into_iter()
@@ -170,6 +166,19 @@ pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Resul
         return Err(Refusal::EditedMeanwhile { path }.into());
     }
     finish(loc, &project, &plan, mode, now, private)
+}
+
+/// Shows the plan and asks for it (and, on a terminal, for `chmod 600` of a readable `.env`,
+/// applied with the step: the returned flag).
+fn show_and_confirm(
+    project: &Project,
+    plan: &Plan,
+    planner: &dyn Planner,
+    mode: Mode,
+) -> Result<bool> {
+    show(project, plan, mode.json);
+    confirm(mode.yes, planner.question())?;
+    Ok(ask_private_mode(project, mode))
 }
 
 /// Applies a confirmed plan (under the lock), reports it and runs the restart if asked.

@@ -279,36 +279,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
-/// Writes `contents` (what a file held before keyctl changed it) to the new file `dst` in
-/// keyctl's directory `root` with mode 0600, through a synced temporary file and a rename,
-/// so a backup is complete or absent. Its directories are created or checked as
-/// [`private_dir`] does.
-///
-/// # Errors
-/// I/O errors; `dst` existing already; an untrusted directory (exit 3).
-pub fn backup(root: &Path, dst: &Path, contents: &[u8]) -> Result<()> {
-    if let Some(dir) = dst.parent() {
-        private_dir(root, dir)?;
-    }
-    if fs::symlink_metadata(dst).is_ok() {
-        return Err(Error::Io {
-            path: dst.to_path_buf(),
-            message: "already exists".into(),
-        });
-    }
-    replace_atomically(dst, contents, 0o600)
-}
-
-/// Replaces an existing file atomically, keeping its mode and owner (a new file gets 0600);
-/// a symbolic link is written through. Returns the file actually replaced.
-///
-/// # Errors
-/// Any I/O error; the original is untouched.
-pub fn replace_keeping_mode(path: &Path, contents: &[u8]) -> Result<PathBuf> {
-    replace_as(path, contents, FinalMode::Keep, None)
-}
-
-/// Like [`replace_keeping_mode`], only while the file still holds exactly `before`: it is
+/// Replaces an existing file atomically, keeping its mode and owner (a symbolic link is
+/// written through), only while the file still holds exactly `before`: it is
 /// read again after the new contents are synced, right before the rename, so an edit made
 /// by another program since keyctl read it is not overwritten.
 ///

@@ -100,10 +100,6 @@ impl<'p> Draft<'p> {
 
     /// Wires `key` into every service with `role`: keeps a line that already references
     /// `wanted_var`, uncomments upstream's line, or adds `${wanted_var}`.
-    pub(super) fn wire(&mut self, role: Role, key: &str, wanted_var: &str) -> Result<usize> {
-        self.wire_all(&[(role, key, wanted_var)])
-    }
-
     /// [`Draft::wire`] for several `(role, key, variable)` at once, in one batch of edits
     /// ([`Compose::set_envs`]). Returns how many service entries it covered.
     pub(super) fn wire_all(&mut self, wiring: &[(Role, &str, &str)]) -> Result<usize> {
@@ -212,9 +208,9 @@ impl<'p> Draft<'p> {
                 self.summary.push(format!("create {var}"));
             }
         }
-        for var in KONG_VARS {
-            self.wire(Role::Kong, var, var)?;
-        }
+        let kong: Vec<(Role, &str, &str)> =
+            KONG_VARS.iter().map(|v| (Role::Kong, *v, *v)).collect();
+        self.wire_all(&kong)?;
         Ok(())
     }
 }

@@ -571,11 +571,12 @@ pub(super) fn rewire<'p>(
     }
     draft.wire_verifiers()?;
     if matches!(phase, Phase::Switched | Phase::Revoked) {
-        for var in KONG_VARS {
-            if draft.env().get_nonempty(var).is_some() {
-                draft.wire(Role::Kong, var, var)?;
-            }
-        }
+        let kong: Vec<(Role, &str, &str)> = KONG_VARS
+            .iter()
+            .filter(|v| draft.env().get_nonempty(v).is_some())
+            .map(|v| (Role::Kong, *v, *v))
+            .collect();
+        draft.wire_all(&kong)?;
     }
     if draft.compose().text() == draft.compose_file.doc.text() {
         return Ok(None);

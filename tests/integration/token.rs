@@ -174,11 +174,7 @@ fn stdin_scans_many_tokens_one_verdict_each() {
         .stdin(input)
         .status(1)
         .run();
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = out.json_lines();
     let verdicts: Vec<(i64, bool)> = lines
         .iter()
         .map(|l| (l["line"].as_i64().unwrap(), l["valid"].as_bool().unwrap()))
@@ -646,11 +642,7 @@ fn an_endless_line_on_stdin_is_skipped_without_being_held() {
         .now(T0)
         .status(1)
         .run();
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = out.json_lines();
     assert_eq!(lines.len(), 2, "{}", out.stdout);
     assert_eq!(lines[0]["line"], 1);
     assert_eq!(lines[0]["error"]["code"], "malformed");

@@ -147,11 +147,7 @@ fn an_rsa_key_under_2048_bits_in_a_jwks_is_a_rejection_not_a_panic() {
         .stdin(format!("{token}\n{good}\n"))
         .status(1)
         .run();
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = out.json_lines();
     let codes: Vec<(&str, &str)> = lines[0]["results"]
         .as_array()
         .unwrap()

@@ -61,6 +61,22 @@ pub struct Output {
 }
 
 impl Output {
+    /// stdout parsed as JSON lines (`token verify - --json`: one object a line).
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| {
+                    panic!(
+                        "stdout line is not JSON ({e}): {l}\nstdout:\n{}",
+                        self.stdout
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// stdout parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> Value {
