@@ -37,6 +37,11 @@ bench_python() {
 
 # bench_keyctl: builds the release binary (--locked) and sets KEYCTL to it.
 bench_keyctl() {
+    if [[ -n "${KEYCTL:-}" ]]; then
+        [[ -x "$KEYCTL" ]] || { echo "error: KEYCTL=$KEYCTL is not an executable" >&2; exit 2; }
+        KEYCTL="$(cd "$(dirname "$KEYCTL")" && pwd)/$(basename "$KEYCTL")"
+        return
+    fi
     cargo build --release --locked --quiet >&2
     local target_dir
     target_dir="$(cargo metadata --format-version 1 --no-deps --locked |

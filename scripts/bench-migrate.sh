@@ -37,6 +37,8 @@
 # Run from anywhere in the repository:
 #   scripts/bench-migrate.sh
 #   UPSTREAM_ADD_KEYS=/path/to/add-new-auth-keys.sh scripts/bench-migrate.sh   (third row)
+# KEYCTL=path times that binary (e.g. the static one from scripts/build-static.sh) instead of
+# building the release binary.
 # Tunables (environment): RUNS per command in all (default 60), ROUNDS (default 3), WARMUP
 # runs per round (default 3), JSON_DIR to keep hyperfine's JSON exports there instead of a
 # deleted temporary directory.
