@@ -128,7 +128,15 @@ pub(crate) struct Mode {
 pub(crate) fn run(loc: &Locator, mode: Mode, planner: &mut dyn Planner) -> Result<()> {
     let now = clock::now()?;
     let mut project = Project::load(loc, now)?;
-    planner.observe(&project, loc);
+    if project.helm().is_some() {
+        if mode.restart {
+            return Err(Error::usage(
+                "--restart drives docker compose; on Kubernetes run the kubectl and helm commands keyctl prints after the step",
+            ));
+        }
+    } else {
+        planner.observe(&project, loc);
+    }
     if mode.dry_run {
         recover_pending(&project, true)?;
         if let Some(plan) = look(&project, planner, mode, now)? {
@@ -265,8 +273,17 @@ fn look(
             }
             Ok(None)
         }
-        Decision::Apply(plan) => Ok(Some(plan)),
+        Decision::Apply(plan) => onto_files(project, plan).map(Some),
     }
+}
+
+/// A chart project's plan, made on the chart's rendering, carried back to the values file
+/// and the Secret manifest (`helm::translate`); any other plan as it is.
+fn onto_files(project: &Project, mut plan: Box<Plan>) -> Result<Box<Plan>> {
+    if let (Some(helm), Some(rendered)) = (project.helm(), project.compose_path()) {
+        plan.files = crate::helm::translate(helm, &plan.files, &project.env_path, rendered)?;
+    }
+    Ok(plan)
 }
 
 /// The plan, the redacted diff and the warnings.
@@ -320,12 +337,14 @@ fn ask_private_mode(project: &Project, mode: Mode) -> bool {
 /// What was done, as JSON: the step, the files written, the backup, the services to restart
 /// (verifiers first), what to do afterwards and next.
 fn report_json(project: &Project, plan: &Plan) -> serde_json::Value {
-    let restart = plan.restart.as_ref().map(|r| {
-        serde_json::json!({"verifiers": r.verifiers, "others": r.others, "command": project
+    let restart = plan.restart.as_ref().map(|r| match kubernetes_commands(project, plan, r) {
+        Some(commands) => serde_json::json!({"verifiers": r.verifiers, "others": r.others,
+            "command": commands.join(" && "), "commands": commands}),
+        None => serde_json::json!({"verifiers": r.verifiers, "others": r.others, "command": project
             .compose_if_present()
             .ok()
             .flatten()
-            .map(|c| change::restart_command(c, &project.env_path, &r.verifiers, &r.others))})
+            .map(|c| change::restart_command(c, &project.env_path, &r.verifiers, &r.others))}),
     });
     serde_json::json!({
         "done": true,
@@ -341,6 +360,19 @@ fn report_json(project: &Project, plan: &Plan) -> serde_json::Value {
 /// What was done, what to restart, what to do next.
 fn report(project: &Project, plan: &Plan) -> String {
     let mut done = format!("{}\n", plan.done);
+    if let Some(commands) = plan.restart.as_ref().and_then(|r| kubernetes_commands(project, plan, r)) {
+        done.push_str("roll it out (the Secret and the release, then the verifiers, Auth last):\n");
+        for c in commands {
+            done.push_str(&format!("  {c}\n"));
+        }
+        for a in &plan.afterwards {
+            done.push_str(&format!("then: {a}\n"));
+        }
+        if let Some(next) = &plan.next {
+            done.push_str(&format!("next: {next}\n"));
+        }
+        return done;
+    }
     match (&plan.restart, project.compose_if_present()) {
         (Some(r), _) if r.is_empty() => {
             done.push_str("no service reads a changed value: nothing to restart\n");
@@ -360,6 +392,18 @@ fn report(project: &Project, plan: &Plan) -> String {
         done.push_str(&format!("next: {next}\n"));
     }
     done
+}
+
+/// On a chart project: the commands that roll the step out (`helm::restart_commands`).
+fn kubernetes_commands(project: &Project, plan: &Plan, r: &Restarts) -> Option<Vec<String>> {
+    let helm = project.helm()?;
+    let changed: Vec<&std::path::Path> = plan
+        .files
+        .iter()
+        .filter(|f| f.changes())
+        .map(|f| f.path.as_path())
+        .collect();
+    Some(crate::helm::restart_commands(helm, &changed, r))
 }
 
 /// Takes the project lock (waiting briefly), reporting a stale one left by a killed run, and

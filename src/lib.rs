@@ -21,6 +21,7 @@ pub(crate) mod error;
 pub(crate) mod fix;
 pub(crate) mod flow;
 pub mod fsio;
+pub(crate) mod helm;
 pub(crate) mod holders;
 pub(crate) mod images;
 pub mod jwk;

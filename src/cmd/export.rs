@@ -228,6 +228,7 @@ impl ExportArgs {
                 compose_file: None,
                 services: Vec::new(),
                 project_name: None,
+                helm: None,
             },
             now,
         )?;

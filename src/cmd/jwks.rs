@@ -117,6 +117,7 @@ impl JwksArgs {
             compose_file: None,
             services: Vec::new(),
             project_name: None,
+            helm: None,
         }
     }
 

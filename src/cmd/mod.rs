@@ -37,6 +37,21 @@ pub(crate) struct ProjectArgs {
     /// The compose project name, as `docker compose -p` takes it (default: as compose derives it).
     #[arg(long, value_name = "NAME", env = "COMPOSE_PROJECT_NAME")]
     pub project_name: Option<String>,
+    /// Kubernetes: the supabase-kubernetes Helm chart's values file instead of a compose project (.keyctl/ goes beside it).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["project", "env_file", "compose_file"])]
+    pub helm_values: Option<PathBuf>,
+    /// Kubernetes: the manifest of the Secret the values file's secretRef names (stringData or data).
+    #[arg(long, value_name = "FILE", requires = "helm_values")]
+    pub k8s_secret: Option<PathBuf>,
+    /// Kubernetes: the Helm release, for the Deployment names in the printed commands (default: $RELEASE in them).
+    #[arg(long, value_name = "NAME", requires = "helm_values")]
+    pub release: Option<String>,
+    /// Kubernetes: the namespace for the printed commands (default: the Secret manifest's, else none).
+    #[arg(long, short = 'n', value_name = "NS", requires = "helm_values")]
+    pub namespace: Option<String>,
+    /// Kubernetes: the chart reference for the printed `helm upgrade` (default: supabase/supabase).
+    #[arg(long, value_name = "REF", requires = "helm_values")]
+    pub chart: Option<String>,
 }
 
 fn parse_service(arg: &str) -> Result<(String, Option<Role>), String> {
@@ -53,6 +68,13 @@ impl ProjectArgs {
             compose_file: self.compose_file.clone(),
             services: self.services.clone(),
             project_name: self.project_name.clone(),
+            helm: self.helm_values.clone().map(|values| crate::helm::Locator {
+                values,
+                secret: self.k8s_secret.clone(),
+                release: self.release.clone(),
+                namespace: self.namespace.clone(),
+                chart: self.chart.clone(),
+            }),
         }
     }
 }
@@ -128,5 +150,10 @@ impl WriteArgs {
 /// `loc` says (`--project-name`) or as compose derives it.
 #[must_use]
 pub(crate) fn look(project: &crate::project::Project, loc: &Locator) -> crate::engine::Sight {
+    if project.helm().is_some() {
+        return crate::engine::Sight::Unreachable(
+            "a Kubernetes project: keyctl reads the values file and the Secret manifest, not the cluster (kubectl rollout status shows the pods)".into(),
+        );
+    }
     crate::engine::look(&project.compose_project_name(loc.project_name.as_deref()))
 }

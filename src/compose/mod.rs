@@ -30,11 +30,13 @@ mod scalar;
 #[cfg(test)]
 mod test_support;
 mod verify;
+mod yamldoc;
 
 pub use document::Compose;
 pub use editor::EnvEdit;
 pub use role::{Role, role_of_image};
 pub use verify::verify_edit;
+pub use yamldoc::{Item, YamlDoc};
 
 /// One entry of the top-level `services:` mapping.
 #[derive(Debug, Clone)]

@@ -26,7 +26,7 @@ pub(super) enum Plain {
     Bad,
 }
 
-fn load_plain(text: &str) -> Result<Vec<Plain>, String> {
+pub(super) fn load_plain(text: &str) -> Result<Vec<Plain>, String> {
     let mut loader: YamlLoader<'_, Yaml<'_>> = YamlLoader::default();
     loader.allow_duplicate_keys(true);
     let mut parser = Parser::new_from_str(text);

@@ -35,7 +35,7 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
             r.push(Finding::error("api_key_malformed", r.env_place(var)).variable(var).says(
                 format!("{var} is not a JWT: {e}"),
                 "every request with this key gets 401",
-                format!("keyctl token remint --project {dir} --var {var} --yes (re-mints it as a {role} key)"),
+                format!("keyctl token remint {dir} --var {var} --yes (re-mints it as a {role} key)"),
             ));
         }
     }
@@ -68,10 +68,10 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
         let name = key.name();
         let remint = match home {
             KeyHome::Var(h) => format!(
-                "keyctl token remint --project {dir} --var {} --yes",
+                "keyctl token remint {dir} --var {} --yes",
                 h.var()
             ),
-            _ => format!("keyctl token remint --project {dir} --yes"),
+            _ => format!("keyctl token remint {dir} --yes"),
         };
         let kid = d.kid().map(str::to_owned);
         if let Some(role) = promised_role(&var)
@@ -85,7 +85,7 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
                         format!("{name} carries role {:?}, not {role}", key.role),
                         "requests run with the wrong database role",
                         format!(
-                            "re-mint it with the right role: keyctl token sign --project {dir} --role {role} --exp 3650d, and put it in {name}"
+                            "re-mint it with the right role: keyctl token sign {dir} --role {role} --exp 3650d, and put it in {name}"
                         ),
                     ),
             );
@@ -154,7 +154,7 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
             )
         } else {
             format!(
-                "keyctl migrate rewire --project {dir} --yes (the key is fine; {} reads other keys than the rest), then restart {}",
+                "keyctl migrate rewire {dir} --yes (the key is fine; {} reads other keys than the rest), then restart {}",
                 services.join(", "),
                 services.join(" ")
             )

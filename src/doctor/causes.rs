@@ -38,7 +38,7 @@ pub(super) fn group(findings: Vec<Finding>, dir: &str, jwks_readers: &[String]) 
                 ),
                 "tokens signed with the asymmetric key get 401 from them, and Auth (if among them) keeps signing with the old secret",
                 format!(
-                    "keyctl migrate rewire --project {dir} --yes, then restart {}",
+                    "keyctl migrate rewire {dir} --yes, then restart {}",
                     services.join(" ")
                 ),
             );
@@ -57,7 +57,7 @@ pub(super) fn group(findings: Vec<Finding>, dir: &str, jwks_readers: &[String]) 
                 f.services = jwks_readers.to_vec();
                 if !keys_broken {
                     f.fix = format!(
-                        "keyctl jwks --repair --project {dir} --yes (derives JWT_JWKS from JWT_KEYS again), then restart {}",
+                        "keyctl jwks --repair {dir} --yes (derives JWT_JWKS from JWT_KEYS again), then restart {}",
                         jwks_readers.join(" ")
                     );
                 }

@@ -17,7 +17,7 @@ pub(super) fn key_sets(r: &mut Report<'_>) {
             .into_iter()
             .find(|v| p.place.ends_with(v));
         let kid = p.key.as_deref().and_then(|k| k.strip_prefix("kid "));
-        r.push(Finding::error("key_set", p.place.clone()).variable_opt(variable).kid_opt(kid).says(format!("{}{}", p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(), p.message), "the services read this value at start: Auth refuses to start or verifiers reject tokens", format!("fix the value, then check with: keyctl jwks --check --project {dir}")));
+        r.push(Finding::error("key_set", p.place.clone()).variable_opt(variable).kid_opt(kid).says(format!("{}{}", p.key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default(), p.message), "the services read this value at start: Auth refuses to start or verifiers reject tokens", format!("fix the value, then check with: keyctl jwks --check {dir}")));
     }
 }
 
@@ -34,13 +34,13 @@ pub(super) fn secrets(r: &mut Report<'_>) {
         // What replaces the secret depends on how far the migration is.
         let fix = match project.snapshot().ok().map(|s| s.phase) {
             Some(Phase::Legacy) | None => format!(
-                "start the migration (keyctl migrate --project {dir}) and revoke the legacy secret when it is due; the revocation replaces {var}"
+                "start the migration (keyctl migrate {dir}) and revoke the legacy secret when it is due; the revocation replaces {var}"
             ),
             Some(Phase::DualVerify) => format!(
-                "finish the migration: switch signing, then revoke the legacy secret when it is due (keyctl migrate --project {dir} at each step); the revocation replaces {var}"
+                "finish the migration: switch signing, then revoke the legacy secret when it is due (keyctl migrate {dir} at each step); the revocation replaces {var}"
             ),
             Some(Phase::Switched) => format!(
-                "revoke the legacy secret when it is due (keyctl migrate --project {dir}); the revocation replaces {var}"
+                "revoke the legacy secret when it is due (keyctl migrate {dir}); the revocation replaces {var}"
             ),
             Some(Phase::Revoked) => format!(
                 "the migration is finished, so nothing signs with {var} any more, but services still verify with it: put a fresh random value in {var} (e.g. openssl rand -base64 48) and restart every service that reads it"
@@ -115,7 +115,7 @@ pub(super) fn record(
             Finding::warning("interrupted_run", project.paths.state.display().to_string()).says(
                 "a keyctl run was interrupted",
                 "files may be half-way between two phases",
-                format!("run keyctl migrate --project {dir} to recover it"),
+                format!("run keyctl migrate {dir} to recover it"),
             ),
         ),
         Ok(_) => {}
@@ -151,7 +151,7 @@ pub(super) fn record(
             {
                 r.push(Finding::warning("finish_migration", r.env_place("JWT_KEYS")).variable("JWT_KEYS").says(format!(
                         "the previous key could have been revoked on {due} and is still trusted"
-                    ), "a leaked old key or JWT_SECRET still mints valid tokens", format!("keyctl migrate --project {dir} --remint-api-keys")));
+                    ), "a leaked old key or JWT_SECRET still mints valid tokens", format!("keyctl migrate {dir} --remint-api-keys")));
             }
         }
     }

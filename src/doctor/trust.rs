@@ -19,7 +19,7 @@ pub(super) fn recognition(r: &mut Report<'_>) {
             r.push(Finding::warning("no_compose", project.env_path.display().to_string()).says(
                 "no compose file was found beside the .env: keyctl checks the .env alone, as if every service were wired the upstream way",
                 "problems in how the services read their keys go unreported",
-                format!("keyctl doctor --project {dir} --compose-file PATH/TO/docker-compose.yml"),
+                format!("keyctl doctor {dir} --compose-file PATH/TO/docker-compose.yml"),
             ));
             return;
         }
@@ -36,7 +36,7 @@ pub(super) fn recognition(r: &mut Report<'_>) {
         r.push(Finding::warning("no_auth", &place).says(
             format!("no service is recognised as Auth (image supabase/gotrue or supabase/auth) among: {}", services.join(", ")),
             "keyctl cannot tell which secret Auth signs with; keyctl migrate refuses to start",
-            format!("name it: keyctl doctor --project {dir} --service-is SERVICE=auth (or add [services] SERVICE = \"auth\" to {}/keyctl.toml)", dir),
+            format!("name it: keyctl doctor {dir} --service-is SERVICE=auth (or add [services] SERVICE = \"auth\" to keyctl.toml beside .env)"),
         ));
     }
     for a in compose.doc.with_role(Role::Auth) {
@@ -48,7 +48,7 @@ pub(super) fn recognition(r: &mut Report<'_>) {
             r.push(Finding::error("auth_secret_unresolved", &place).service(&a.name).variable("GOTRUE_JWT_SECRET").says(
                 format!("Auth (service {}) resolves no GOTRUE_JWT_SECRET from its environment or env_file: files", a.name),
                 "keyctl cannot tell which secret Auth signs with (an image that sets it inside the container is invisible to it); keyctl migrate refuses to start",
-                format!("set GOTRUE_JWT_SECRET: ${{JWT_SECRET}} in the environment of {} (with JWT_SECRET in .env), then keyctl doctor --project {dir}", a.name),
+                format!("set GOTRUE_JWT_SECRET: ${{JWT_SECRET}} in the environment of {} (with JWT_SECRET in .env), then keyctl doctor {dir}", a.name),
             ));
         }
     }
@@ -60,7 +60,7 @@ pub(super) fn recognition(r: &mut Report<'_>) {
         r.push(Finding::warning("no_verifier", &place).says(
             "no service is recognised as PostgREST, Realtime, Storage or Edge Functions",
             "keyctl checks and wires no verifier: a migration would leave them on the old secret",
-            format!("name them: keyctl doctor --project {dir} --service-is SERVICE=rest (roles: rest, realtime, storage, functions; or a [services] table in {dir}/keyctl.toml)"),
+            format!("name them: keyctl doctor {dir} --service-is SERVICE=rest (roles: rest, realtime, storage, functions; or a [services] table in keyctl.toml beside .env)"),
         ));
     }
 }
@@ -133,7 +133,7 @@ pub(super) fn retired_secrets(r: &mut Report<'_>) {
                 .says(
                     format!("service {service} resolves {key} to the secret keyctl retired on {at}"),
                     "the revoked secret still mints tokens this service accepts: the revocation is incomplete",
-                    format!("keyctl migrate rewire --project {dir} --yes (points it at Auth's current secret), then restart {service}"),
+                    format!("keyctl migrate rewire {dir} --yes (points it at Auth's current secret), then restart {service}"),
                 ),
         );
     }

@@ -88,7 +88,7 @@ fn service_wiring(
         && let Some(l) = &line
         && env.interpolate(&l.value).is_ok_and(|v| v.trim().is_empty())
     {
-        r.push(Finding::error("empty_jwt_keys", place(Some(l.line))).service(&view.service).variable(var).says("GOTRUE_JWT_KEYS resolves to an empty string", "Auth does not start", format!("set JWT_KEYS in .env (keyctl migrate --project {dir}) or use the upstream form ${{JWT_KEYS:-[]}}")));
+        r.push(Finding::error("empty_jwt_keys", place(Some(l.line))).service(&view.service).variable(var).says("GOTRUE_JWT_KEYS resolves to an empty string", "Auth does not start", format!("set JWT_KEYS in .env (keyctl migrate {dir}) or use the upstream form ${{JWT_KEYS:-[]}}")));
     }
     if !past_legacy {
         return;
@@ -108,7 +108,7 @@ fn service_wiring(
         } else {
             "tokens signed with the asymmetric key get 401 from this service"
         };
-        r.push(Finding::error("not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line))).service(&view.service).variable(var).says(format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate --project {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service)));
+        r.push(Finding::error("not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line))).service(&view.service).variable(var).says(format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service)));
         return;
     }
     if view.role != Role::Auth {

@@ -186,7 +186,7 @@ fn wiring_fault(key: &ApiKey, rejecting: &[(String, String)], dir: &str) -> Erro
     Error::precondition(
         key.name(),
         format!(
-            "is rejected by {} ({service}: {reason}) while the other services accept it: that is a wiring fault, not a bad key, and a new key would be rejected there too. Run keyctl migrate rewire --project {dir} (or make {} read the key Auth signs with), then run keyctl doctor --project {dir} to check. Nothing was written",
+            "is rejected by {} ({service}: {reason}) while the other services accept it: that is a wiring fault, not a bad key, and a new key would be rejected there too. Run keyctl migrate rewire {dir} (or make {} read the key Auth signs with), then run keyctl doctor {dir} to check. Nothing was written",
             names.join(", "),
             names.join(", ")
         ),
@@ -321,7 +321,7 @@ fn accepted_everywhere(
             return Err(Error::precondition(
                 format!("service {}", view.service),
                 format!(
-                    "would reject a key signed with {} ({code}: {reason}): it does not trust the key Auth signs with, a wiring fault a new key cannot fix. Run keyctl migrate rewire --project {dir} (or fix that service's compose lines), then run keyctl doctor --project {dir} to check. Nothing was written",
+                    "would reject a key signed with {} ({code}: {reason}): it does not trust the key Auth signs with, a wiring fault a new key cannot fix. Run keyctl migrate rewire {dir} (or fix that service's compose lines), then run keyctl doctor {dir} to check. Nothing was written",
                     signer.label()
                 ),
             ));

@@ -275,7 +275,7 @@ fn plan(
         }
         (Request::Next, Phase::Revoked) => {
             return Ok(Decision::Nothing(format!(
-                "nothing to do: the migration is complete (phase revoked). To rotate to a new key, run keyctl rotate --project {}",
+                "nothing to do: the migration is complete (phase revoked). To rotate to a new key, run keyctl rotate {}",
                 project.dir_arg()
             )));
         }
@@ -283,7 +283,7 @@ fn plan(
             return Err(Refusal::WrongPhase {
                 phase: snap.phase,
                 reason: format!(
-                    "the project still signs with the legacy secret: migrate first (keyctl migrate --project {}); rotate starts the next rotation after a finished migration",
+                    "the project still signs with the legacy secret: migrate first (keyctl migrate {}); rotate starts the next rotation after a finished migration",
                     project.dir_arg()
                 ),
             }
@@ -298,7 +298,7 @@ fn plan(
             return Err(Refusal::WrongPhase {
                 phase: snap.phase,
                 reason: format!(
-                    "a migration or rotation is unfinished (phase {}): {step} first with keyctl migrate --project {}",
+                    "a migration or rotation is unfinished (phase {}): {step} first with keyctl migrate {}",
                     snap.phase,
                     project.dir_arg()
                 ),
@@ -522,14 +522,14 @@ fn wait(
 
 /// The next step and when it is due, after reaching `phase`.
 fn next_step_hint(phase: Phase, state: &State, project: &Project) -> Result<Option<String>> {
-    let dir = project::dir_of(&project.env_path).display().to_string();
+    let dir = project.dir_arg();
     let since = state.events.last().map(|e| e.at);
     Ok(match phase {
-        Phase::DualVerify => since.map(|t| format!("switch signing with `keyctl migrate --project {dir}` after {} (20 minutes from now)", t + lifecycle::PUBLISH_WAIT)),
+        Phase::DualVerify => since.map(|t| format!("switch signing with `keyctl migrate {dir}` after {} (20 minutes from now)", t + lifecycle::PUBLISH_WAIT)),
         Phase::Switched => {
             let expiry = project.jwt_expiry()?;
             since.and_then(|t| lifecycle::due_at(Phase::Switched, t, expiry)).map(|at| {
-                format!("revoke the previous key with `keyctl migrate --project {dir} --remint-api-keys` after {at} (JWT_EXPIRY + 20 minutes)")
+                format!("revoke the previous key with `keyctl migrate {dir} --remint-api-keys` after {at} (JWT_EXPIRY + 20 minutes)")
             })
         }
         Phase::Legacy | Phase::Revoked => None,

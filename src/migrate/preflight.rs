@@ -258,7 +258,7 @@ pub(super) fn preflight(
         return Err(Error::precondition(
             place,
             format!(
-                "{}; fix the key sets first (keyctl jwks --check --project {dir})",
+                "{}; fix the key sets first (keyctl jwks --check {dir})",
                 p.message
             ),
         ));
@@ -269,7 +269,7 @@ pub(super) fn preflight(
             return Err(Error::precondition(
                 compose.path.display().to_string(),
                 format!(
-                    "does not feed the keys to {}: those services still verify with JWT_SECRET only. Run `keyctl migrate rewire --project {dir}`, restart, then continue",
+                    "does not feed the keys to {}: those services still verify with JWT_SECRET only. Run `keyctl migrate rewire {dir}`, restart, then continue",
                     gaps.join(", ")
                 ),
             ));

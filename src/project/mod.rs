@@ -45,6 +45,8 @@ pub struct Locator {
     pub services: Vec<(String, Option<Role>)>,
     /// The compose project name (`--project-name`), else the one compose derives.
     pub project_name: Option<String>,
+    /// A Helm chart project (`--helm-values`) instead of a compose project.
+    pub(crate) helm: Option<crate::helm::Locator>,
 }
 
 /// An override file beside the compose file, which docker compose applies on top of it.
@@ -134,6 +136,8 @@ pub struct Project {
     retired: Vec<RetiredSecret>,
     /// [`Project::secret`], worked out once.
     secret: std::sync::OnceLock<Option<trust::Secret>>,
+    /// A Helm chart project: the values file (and Secret manifest) this project renders.
+    helm: Option<crate::helm::Model>,
 }
 
 impl Project {
@@ -145,6 +149,9 @@ impl Project {
     /// # Errors
     /// The `.env` cannot be read (exit 4) or parsed (exit 2, with the line).
     pub fn load(loc: &Locator, now: Timestamp) -> Result<Project> {
+        if let Some(helm) = &loc.helm {
+            return Project::load_helm(helm, now);
+        }
         let env_path = env_path(loc.dir.as_deref(), loc.env_file.as_deref())?;
         let text = fsio::read_text(&env_path)?;
         let env = EnvFile::parse(&text)
@@ -184,7 +191,57 @@ impl Project {
             state,
             retired,
             secret: std::sync::OnceLock::new(),
+            helm: None,
         })
+    }
+
+    /// A chart project: the values file (and the Secret manifest) shown to every rule as
+    /// the chart renders them (`helm` module): a `.env` of the values and the Deployments
+    /// as compose services. `.keyctl/` is beside the values file.
+    fn load_helm(loc: &crate::helm::Locator, now: Timestamp) -> Result<Project> {
+        let model = crate::helm::Model::load(loc)?;
+        let env_path = loc.values.clone();
+        let env = EnvFile::parse(&model.env_text()?)
+            .map_err(|e| Error::bad(env_path.display().to_string(), e.message))?;
+        let rendered = model.rendered_path();
+        let doc = Compose::parse(&model.compose_text())
+            .map_err(|e| Error::bad(rendered.display().to_string(), e.message))?;
+        let paths = Paths::for_env(&env_path);
+        let state = load_state(&paths, now);
+        // The file that holds the private keys: the Secret manifest when there is one.
+        let keys_file = loc.secret.clone().unwrap_or_else(|| env_path.clone());
+        let facts = Facts {
+            env_mode: fsio::mode(&keys_file),
+            env_in_git: fsio::tracked_by_git(&keys_file),
+            readable_key_files: readable_key_files(&paths.project),
+            backups: fsio::entry_names(&paths.dir.join("backups")),
+            env_modified: fsio::modified(&keys_file),
+        };
+        Ok(Project {
+            compose_path: Some(rendered.clone()),
+            compose: Some(Ok(ComposeFile {
+                path: rendered,
+                doc,
+                overrides: Vec::new(),
+                env_files: Vec::new(),
+                env_alias: Vec::new(),
+                mounted: Vec::new(),
+            })),
+            env_path,
+            env,
+            paths,
+            facts,
+            state,
+            retired: Vec::new(),
+            secret: std::sync::OnceLock::new(),
+            helm: Some(model),
+        })
+    }
+
+    /// The chart project this is, if it is one.
+    #[must_use]
+    pub(crate) fn helm(&self) -> Option<&crate::helm::Model> {
+        self.helm.as_ref()
     }
 
     /// The compose file; an error when there is none or it cannot be read.
@@ -253,6 +310,9 @@ impl Project {
     /// Kong's mounted files (what recovery after a crash may put back).
     #[must_use]
     pub(crate) fn writable_files(&self) -> Vec<PathBuf> {
+        if let Some(helm) = &self.helm {
+            return helm.files();
+        }
         let mut files = vec![self.env_path.clone()];
         files.extend(self.compose_path.clone());
         if let Ok(Some(c)) = self.compose_if_present() {
@@ -331,15 +391,28 @@ impl Project {
             .collect()
     }
 
-    /// The project directory as a command-line argument (`--project DIR`).
+    /// How to name this project on a command line: `--project DIR`, or for a chart project
+    /// `--helm-values FILE` (with `--k8s-secret FILE`).
     #[must_use]
     pub fn dir_arg(&self) -> String {
-        self.paths.project.display().to_string()
+        match &self.helm {
+            Some(h) => {
+                let mut arg = format!("--helm-values {}", h.loc.values.display());
+                if let Some(s) = &h.loc.secret {
+                    arg.push_str(&format!(" --k8s-secret {}", s.display()));
+                }
+                arg
+            }
+            None => format!("--project {}", self.paths.project.display()),
+        }
     }
 
     /// `FILE:LINE VAR` for a variable set in the `.env`, or `FILE VAR` when it is not.
     #[must_use]
     pub fn place(&self, var: &str) -> String {
+        if let Some(helm) = &self.helm {
+            return helm.place(var);
+        }
         match self.env.entry(var) {
             Some((_, line)) => format!("{}:{line} {var}", self.env_path.display()),
             None => format!("{} {var}", self.env_path.display()),
@@ -349,6 +422,9 @@ impl Project {
     /// `FILE:LINE` of a variable in the `.env` (or `FILE`).
     #[must_use]
     pub fn line_of(&self, var: &str) -> String {
+        if let Some(helm) = &self.helm {
+            return helm.place(var);
+        }
         match self.env.entry(var) {
             Some((_, line)) => format!("{}:{line}", self.env_path.display()),
             None => self.env_path.display().to_string(),

@@ -103,10 +103,10 @@ impl Secret {
     pub(crate) fn realign(&self, dir: &str) -> String {
         match self.env_var() {
             Some(var) => format!(
-                "keyctl migrate rewire --project {dir} --yes (points them at ${{{var}}}, the variable Auth reads)"
+                "keyctl migrate rewire {dir} --yes (points them at ${{{var}}}, the variable Auth reads)"
             ),
             None => format!(
-                "Auth's secret is not in .env: put it there (JWT_SECRET=… and GOTRUE_JWT_SECRET: ${{JWT_SECRET}}), then keyctl migrate rewire --project {dir} --yes points the others at it"
+                "Auth's secret is not in .env: put it there (JWT_SECRET=… and GOTRUE_JWT_SECRET: ${{JWT_SECRET}}), then keyctl migrate rewire {dir} --yes points the others at it"
             ),
         }
     }

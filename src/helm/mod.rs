@@ -1,0 +1,358 @@
+//! Supabase on Kubernetes through the supabase-kubernetes Helm chart: a values file (and, for
+//! `secretRef` users, the manifest of the Secret it names) read as a project.
+//!
+//! keyctl's rules are written once, over a `.env` and compose services. A chart project is
+//! shown to them as what the chart renders: [`Model::env_text`] is a `.env` with one variable
+//! per value the chart reads (`JWT_SECRET` ← `secret.jwt.secret` or its Secret key, …), and
+//! [`Model::compose_text`] the chart's Deployments as compose services, each with the
+//! variables the chart's templates give its container under the values' current conditions
+//! (`chart.rs`, read from the chart's source: docs/KUBERNETES.md). Every planner, check and
+//! verdict then runs unchanged; a plan's `.env` edits are carried back to the values file or
+//! the Secret manifest where each value lives (`translate.rs`), and the plan stands only if
+//! the chart, rendered again from the edited files, gives every container exactly what the
+//! plan meant it to get.
+
+pub(crate) mod chart;
+pub(crate) mod secret;
+mod translate;
+
+use std::path::{Path, PathBuf};
+
+use crate::compose::YamlDoc;
+use crate::error::{Error, Result};
+use crate::fsio;
+
+pub(crate) use self::chart::{Block, CHART_VERSION};
+pub(crate) use self::secret::SecretFile;
+pub(crate) use self::translate::{restart_commands, translate};
+
+/// A chart project as the user named it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Locator {
+    /// The values file (`--helm-values`).
+    pub(crate) values: PathBuf,
+    /// The Secret manifest (`--k8s-secret`).
+    pub(crate) secret: Option<PathBuf>,
+    /// The Helm release (`--release`), for Deployment names.
+    pub(crate) release: Option<String>,
+    /// The namespace (`--namespace`).
+    pub(crate) namespace: Option<String>,
+    /// The chart reference for `helm upgrade` (`--chart`).
+    pub(crate) chart: Option<String>,
+}
+
+/// Where one value lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Home {
+    /// Inline in the values file at `secret.<block>.<key>`.
+    Inline(Block, &'static str),
+    /// A key of the Secret manifest.
+    Secret(String),
+}
+
+/// A loaded chart project.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    /// How it was named.
+    pub(crate) loc: Locator,
+    /// The values document.
+    pub(crate) values: YamlDoc,
+    /// The Secret manifest, when given.
+    pub(crate) secret: Option<SecretFile>,
+    /// Each value's home, by keyctl's name.
+    homes: Vec<(&'static str, Home)>,
+    /// `secret.apikey` is inline today and moves to the Secret (with `secretRef`) the first
+    /// time a step writes one of its values.
+    apikey_moves: bool,
+}
+
+/// The chart's default `secret.jwt` values (Supabase's public demo material,
+/// `values.yaml:48-50`), for values files that leave them out.
+const DEMO_JWT: [(&str, &str); 3] = [
+    ("secret", crate::doctor::DEMO_SECRET),
+    ("anonKey", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyAgCiAgICAicm9sZSI6ICJhbm9uIiwKICAgICJpc3MiOiAic3VwYWJhc2UtZGVtbyIsCiAgICAiaWF0IjogMTY0MTc2OTIwMCwKICAgICJleHAiOiAxNzk5NTM1NjAwCn0.dc_X5iR_VP_qT0zsiyj_I_OZ2T9FtRU2BBNWN8Bu4GE"),
+    ("serviceKey", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyAgCiAgICAicm9sZSI6ICJzZXJ2aWNlX3JvbGUiLAogICAgImlzcyI6ICJzdXBhYmFzZS1kZW1vIiwKICAgICJpYXQiOiAxNjQxNzY5MjAwLAogICAgImV4cCI6IDE3OTk1MzU2MDAKfQ.DaYlNEoUrrEn2Ig7tqibS-PHK5vgusbcbo7X36XVt4Q"),
+];
+
+fn at(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+impl Model {
+    /// Reads the values file and the Secret manifest named by `loc`.
+    ///
+    /// # Errors
+    /// Unreadable files (exit 4), invalid YAML or manifest (2), a `secretRef` without its
+    /// manifest or naming another Secret (3).
+    pub(crate) fn load(loc: &Locator) -> Result<Model> {
+        let text = fsio::read_text(&loc.values)?;
+        let values = YamlDoc::parse(&text).map_err(|e| Error::bad(at(&loc.values, e.line), e.message))?;
+        let secret = match &loc.secret {
+            Some(p) => Some(SecretFile::parse(p, &fsio::read_text(p)?)?),
+            None => None,
+        };
+        Model::from_parts(loc.clone(), values, secret)
+    }
+
+    /// A model of `values` and `secret` (as loaded, or as a step plans them).
+    ///
+    /// # Errors
+    /// As [`Model::load`].
+    pub(crate) fn from_parts(loc: Locator, values: YamlDoc, secret: Option<SecretFile>) -> Result<Model> {
+        let reference = |block: Block| {
+            values
+                .scalar(&["secret", block.name(), "secretRef"])
+                .filter(|(v, _)| !v.is_empty())
+        };
+        let mut homes = Vec::new();
+        let mut uses_secret = false;
+        for block in [Block::Jwt, Block::Apikey] {
+            let Some((name, line)) = reference(block) else {
+                continue;
+            };
+            let place = format!("{} secret.{}.secretRef", at(&loc.values, Some(line)), block.name());
+            match &secret {
+                None => {
+                    return Err(Error::precondition(
+                        place,
+                        format!("names the Secret {name}; keyctl needs its manifest to read and write the keys: add --k8s-secret FILE"),
+                    ));
+                }
+                Some(s) if s.name != name => {
+                    return Err(Error::precondition(
+                        place,
+                        format!("names the Secret {name}, but {} is the Secret {}", s.path.display(), s.name),
+                    ));
+                }
+                Some(_) => uses_secret = true,
+            }
+            for v in chart::VALUES.iter().filter(|v| v.block == block) {
+                let key = values
+                    .scalar(&["secret", block.name(), "secretRefKey", v.key])
+                    .map(|(k, _)| k)
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| v.key.to_owned());
+                homes.push((v.var, Home::Secret(key)));
+            }
+        }
+        if secret.is_some() && !uses_secret {
+            return Err(Error::precondition(
+                at(&loc.values, None),
+                "sets no secret.jwt.secretRef or secret.apikey.secretRef, so the chart never reads the Secret given with --k8s-secret; set secretRef first (or leave out --k8s-secret)",
+            ));
+        }
+        let apikey_moves = secret.is_some() && reference(Block::Apikey).is_none();
+        for v in &chart::VALUES {
+            if homes.iter().any(|(var, _)| *var == v.var) {
+                continue;
+            }
+            homes.push((v.var, Home::Inline(v.block, v.key)));
+        }
+        Ok(Model {
+            loc,
+            values,
+            secret,
+            homes,
+            apikey_moves,
+        })
+    }
+
+    /// Where `var` lives.
+    #[must_use]
+    pub(crate) fn home(&self, var: &str) -> Option<&Home> {
+        self.homes.iter().find(|(v, _)| *v == var).map(|(_, h)| h)
+    }
+
+    /// Whether `secret.apikey` moves into the Secret at the first write of one of its values.
+    #[must_use]
+    pub(crate) fn apikey_moves(&self) -> bool {
+        self.apikey_moves
+    }
+
+    /// The value of `var` as the chart hands it to containers (`None`: a Secret key that is
+    /// missing, which stops the pods that reference it).
+    #[must_use]
+    pub(crate) fn value(&self, var: &str) -> Option<String> {
+        match self.home(var)? {
+            Home::Secret(key) => self.secret.as_ref()?.get(key).map(|(v, _)| v),
+            Home::Inline(block, key) => match self.values.scalar(&["secret", block.name(), key]) {
+                Some((v, _)) => Some(v),
+                None if *block == Block::Jwt && !self.values.has(&["secret", "jwt", key]) => DEMO_JWT
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| (*v).to_owned()),
+                None => Some(String::new()),
+            },
+        }
+    }
+
+    /// `FILE:LINE path` of `var` for messages.
+    #[must_use]
+    pub(crate) fn place(&self, var: &str) -> String {
+        match self.home(var) {
+            Some(Home::Secret(key)) => match &self.secret {
+                Some(s) => {
+                    let field = if s.doc.has(&["stringData", key]) { "stringData" } else { "data" };
+                    let line = s.doc.line(&[field, key]);
+                    format!("{} {field}.{key} ({var})", at(&s.path, line))
+                }
+                None => format!("{} ({var})", self.loc.values.display()),
+            },
+            Some(Home::Inline(block, key)) => {
+                let path = ["secret", block.name(), key];
+                format!("{} secret.{}.{key} ({var})", at(&self.loc.values, self.values.line(&path)), block.name())
+            }
+            None => format!("{} {var}", self.loc.values.display()),
+        }
+    }
+
+    /// Whether the chart's condition on `secret.apikey` holds for `key` (`jwtKeys`,
+    /// `jwtJwks`): `secretRef` set, or the inline value non-empty.
+    fn apikey_on(&self, var: &str) -> bool {
+        let reference = self
+            .values
+            .scalar(&["secret", "apikey", "secretRef"])
+            .is_some_and(|(v, _)| !v.is_empty());
+        reference || self.value(var).is_some_and(|v| !v.is_empty())
+    }
+
+    /// The effective `environment.<component>` list: the file's, else the chart's defaults
+    /// keyctl reads. Entries set through `valueFrom` are left out (their value is not in
+    /// the files).
+    fn environment(&self, component: &str) -> Vec<(String, String)> {
+        if self.values.has(&["environment", component]) {
+            return self
+                .values
+                .items(&["environment", component])
+                .into_iter()
+                .filter_map(|i| Some((i.get("name")?.to_owned(), i.get("value")?.to_owned())))
+                .collect();
+        }
+        chart::default_environment(component)
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn enabled(&self, component: &str) -> bool {
+        match self.values.scalar(&["deployment", component, "enabled"]) {
+            Some((v, _)) => v == "true",
+            None => chart::enabled_by_default(component),
+        }
+    }
+
+    fn image(&self, component: &str) -> Option<String> {
+        let repo = self.values.scalar(&["image", component, "repository"]).map(|(v, _)| v);
+        let tag = self.values.scalar(&["image", component, "tag"]).map(|(v, _)| v);
+        match (repo, tag, chart::default_image(component)) {
+            (Some(r), Some(t), _) => Some(format!("{r}:{t}")),
+            (Some(r), None, _) => Some(format!("{r}:")),
+            (None, t, Some((r, dt))) => Some(format!("{r}:{}", t.unwrap_or_else(|| dt.to_owned()))),
+            (None, _, None) => None,
+        }
+    }
+
+    /// Whether Edge Functions verify JWTs (`VERIFY_JWT` in `environment.functions`; the
+    /// chart's default is `false`).
+    #[must_use]
+    pub(crate) fn functions_verify(&self) -> bool {
+        self.enabled("functions")
+            && self
+                .environment("functions")
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "VERIFY_JWT")
+                .is_some_and(|(_, v)| v == "true")
+    }
+
+    /// The components keyctl shows as services, in restart order.
+    #[must_use]
+    pub(crate) fn components(&self) -> Vec<&'static str> {
+        chart::COMPONENTS
+            .iter()
+            .copied()
+            .filter(|c| self.enabled(c))
+            // With VERIFY_JWT=false the functions gateway verifies nothing (the chart's main
+            // worker checks only when it is true): no token or key can fail there.
+            .filter(|c| *c != "functions" || self.functions_verify())
+            .collect()
+    }
+
+    /// The values as a `.env`: one line per value the chart reads.
+    ///
+    /// # Errors
+    /// A value a `.env` cannot hold exactly (exit 2, naming its place).
+    pub(crate) fn env_text(&self) -> Result<String> {
+        let mut out = String::new();
+        for v in &chart::VALUES {
+            let Some(value) = self.value(v.var) else {
+                continue;
+            };
+            let quoted = crate::envfile::quote_value(&value)
+                .map_err(|m| Error::bad(self.place(v.var), m))?;
+            out.push_str(&format!("{}={quoted}\n", v.var));
+        }
+        Ok(out)
+    }
+
+    /// The chart's Deployments as compose services: image and the environment the
+    /// templates render under the current values.
+    #[must_use]
+    pub(crate) fn compose_text(&self) -> String {
+        let mut out = String::from("services:\n");
+        for component in self.components() {
+            out.push_str(&format!("  {component}:\n"));
+            if let Some(image) = self.image(component) {
+                out.push_str(&format!("    image: {}\n", json(&image)));
+            }
+            let mut env: Vec<(String, String)> = Vec::new();
+            let mut put = |k: &str, v: String| match env.iter_mut().find(|(e, _)| e == k) {
+                Some(slot) => slot.1 = v,
+                None => env.push((k.to_owned(), v)),
+            };
+            for wire in chart::WIRES.iter().filter(|w| w.component == component) {
+                let on = match wire.when {
+                    chart::When::Always => true,
+                    chart::When::KeysSet => self.apikey_on("JWT_KEYS"),
+                    chart::When::JwksSet => self.apikey_on("JWT_JWKS"),
+                    chart::When::JwksUnset => !self.apikey_on("JWT_JWKS"),
+                };
+                if on && self.value(wire.var).is_some() {
+                    put(wire.env, format!("${{{}}}", wire.var));
+                }
+            }
+            for (k, v) in self.environment(component) {
+                put(&k, v.replace('$', "$$"));
+            }
+            if !env.is_empty() {
+                out.push_str("    environment:\n");
+                for (k, v) in env {
+                    out.push_str(&format!("      {k}: {}\n", json(&v)));
+                }
+            }
+        }
+        out
+    }
+
+    /// The path the chart's rendering is shown under (no such file exists).
+    #[must_use]
+    pub(crate) fn rendered_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}#chart-{CHART_VERSION}", self.loc.values.display()))
+    }
+
+    /// The files a step may write: the values file and the Secret manifest.
+    #[must_use]
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.loc.values.clone()];
+        files.extend(self.secret.as_ref().map(|s| s.path.clone()));
+        files
+    }
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+fn json(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
