@@ -337,15 +337,20 @@ fn ask_private_mode(project: &Project, mode: Mode) -> bool {
 /// What was done, as JSON: the step, the files written, the backup, the services to restart
 /// (verifiers first), what to do afterwards and next.
 fn report_json(project: &Project, plan: &Plan) -> serde_json::Value {
-    let restart = plan.restart.as_ref().map(|r| match kubernetes_commands(project, plan, r) {
-        Some(commands) => serde_json::json!({"verifiers": r.verifiers, "others": r.others,
+    let restart = plan
+        .restart
+        .as_ref()
+        .map(|r| match kubernetes_commands(project, plan, r) {
+            Some(commands) => serde_json::json!({"verifiers": r.verifiers, "others": r.others,
             "command": commands.join(" && "), "commands": commands}),
-        None => serde_json::json!({"verifiers": r.verifiers, "others": r.others, "command": project
+            None => {
+                serde_json::json!({"verifiers": r.verifiers, "others": r.others, "command": project
             .compose_if_present()
             .ok()
             .flatten()
-            .map(|c| change::restart_command(c, &project.env_path, &r.verifiers, &r.others))}),
-    });
+            .map(|c| change::restart_command(c, &project.env_path, &r.verifiers, &r.others))})
+            }
+        });
     serde_json::json!({
         "done": true,
         "step": plan.step,
@@ -360,7 +365,11 @@ fn report_json(project: &Project, plan: &Plan) -> serde_json::Value {
 /// What was done, what to restart, what to do next.
 fn report(project: &Project, plan: &Plan) -> String {
     let mut done = format!("{}\n", plan.done);
-    if let Some(commands) = plan.restart.as_ref().and_then(|r| kubernetes_commands(project, plan, r)) {
+    if let Some(commands) = plan
+        .restart
+        .as_ref()
+        .and_then(|r| kubernetes_commands(project, plan, r))
+    {
         done.push_str("roll it out (the Secret and the release, then the verifiers, Auth last):\n");
         for c in commands {
             done.push_str(&format!("  {c}\n"));

@@ -186,10 +186,7 @@ impl YamlDoc {
             } else {
                 ""
             };
-            format!(
-                "{before}{space}{rendered}{}",
-                &self.text[node.end..]
-            )
+            format!("{before}{space}{rendered}{}", &self.text[node.end..])
         } else {
             self.insert(found, &path[depth..], value, &dotted)?
         };
@@ -261,10 +258,20 @@ impl YamlDoc {
         Ok(format!("{}{lines}{}", &self.text[..at], &self.text[at..]))
     }
 
-    fn prove(&self, after: &str, path: &[&str], value: &str, dotted: &str) -> Result<(), ComposeError> {
-        let fail = |why: String| ComposeError::general(format!("editing {dotted} {why}; nothing was changed"));
-        let before = load_plain(&self.text).map_err(|e| fail(format!("could not read the file back ({e})")))?;
-        let after = load_plain(after).map_err(|e| fail(format!("would make invalid YAML ({e})")))?;
+    fn prove(
+        &self,
+        after: &str,
+        path: &[&str],
+        value: &str,
+        dotted: &str,
+    ) -> Result<(), ComposeError> {
+        let fail = |why: String| {
+            ComposeError::general(format!("editing {dotted} {why}; nothing was changed"))
+        };
+        let before = load_plain(&self.text)
+            .map_err(|e| fail(format!("could not read the file back ({e})")))?;
+        let after =
+            load_plain(after).map_err(|e| fail(format!("would make invalid YAML ({e})")))?;
         let mut expected = before;
         let Some(root) = expected.first_mut() else {
             return Err(fail("found no document".into()));
@@ -309,7 +316,10 @@ mod tests {
     #[test]
     fn reads_scalars_entries_and_items() {
         let d = YamlDoc::parse(VALUES).unwrap();
-        assert_eq!(d.scalar(&["secret", "jwt", "secret"]), Some(("plain-one".into(), 5)));
+        assert_eq!(
+            d.scalar(&["secret", "jwt", "secret"]),
+            Some(("plain-one".into(), 5))
+        );
         assert_eq!(d.scalar(&["secret", "apikey", "jwtKeys"]).unwrap().0, "");
         assert!(d.scalar(&["secret", "nope"]).is_none());
         let e = d.entries(&["secret", "jwt"]);
@@ -324,9 +334,21 @@ mod tests {
         let d = YamlDoc::parse(VALUES).unwrap();
         let t = d.set(&["secret", "jwt", "secret"], "new: value").unwrap();
         assert_eq!(t, VALUES.replace("plain-one # keep", "'new: value' # keep"));
-        let t = d.set(&["secret", "apikey", "jwtKeys"], "[{\"k\":1}]").unwrap();
-        assert_eq!(t, VALUES.replace("jwtKeys: \"\"", "jwtKeys: \"[{\\\"k\\\":1}]\""));
-        assert_eq!(YamlDoc::parse(&t).unwrap().scalar(&["secret", "apikey", "jwtKeys"]).unwrap().0, "[{\"k\":1}]");
+        let t = d
+            .set(&["secret", "apikey", "jwtKeys"], "[{\"k\":1}]")
+            .unwrap();
+        assert_eq!(
+            t,
+            VALUES.replace("jwtKeys: \"\"", "jwtKeys: \"[{\\\"k\\\":1}]\"")
+        );
+        assert_eq!(
+            YamlDoc::parse(&t)
+                .unwrap()
+                .scalar(&["secret", "apikey", "jwtKeys"])
+                .unwrap()
+                .0,
+            "[{\"k\":1}]"
+        );
     }
 
     #[test]
@@ -334,9 +356,14 @@ mod tests {
         let d = YamlDoc::parse(VALUES).unwrap();
         let t = d.set(&["secret", "apikey", "secretRef"], "s").unwrap();
         let back = YamlDoc::parse(&t).unwrap();
-        assert_eq!(back.scalar(&["secret", "apikey", "secretRef"]).unwrap().0, "s");
+        assert_eq!(
+            back.scalar(&["secret", "apikey", "secretRef"]).unwrap().0,
+            "s"
+        );
         assert!(t.contains("    jwtKeys: \"\"\n    secretRef: \"s\"\n"));
-        let t = d.set(&["secret", "apikey", "secretRefKey", "jwtKeys"], "JWT_KEYS").unwrap();
+        let t = d
+            .set(&["secret", "apikey", "secretRefKey", "jwtKeys"], "JWT_KEYS")
+            .unwrap();
         assert!(t.contains("    secretRefKey:\n      jwtKeys: \"JWT_KEYS\"\n"));
         let t = d.set(&["other", "x"], "1").unwrap();
         assert!(t.ends_with("other:\n  x: \"1\"\n"));

@@ -67,10 +67,7 @@ pub(super) fn api_keys(r: &mut Report<'_>, now: Timestamp) {
         };
         let name = key.name();
         let remint = match home {
-            KeyHome::Var(h) => format!(
-                "keyctl token remint {dir} --var {} --yes",
-                h.var()
-            ),
+            KeyHome::Var(h) => format!("keyctl token remint {dir} --var {} --yes", h.var()),
             _ => format!("keyctl token remint {dir} --yes"),
         };
         let kid = d.kid().map(str::to_owned);

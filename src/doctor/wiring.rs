@@ -108,7 +108,25 @@ fn service_wiring(
         } else {
             "tokens signed with the asymmetric key get 401 from this service"
         };
-        r.push(Finding::error("not_wired", place(line.as_ref().or(commented.as_ref()).map(|l| l.line))).service(&view.service).variable(var).says(format!("{how}while .env holds asymmetric keys: service {} does not read {wanted}", view.service), breaks, format!("keyctl migrate {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}", view.service)));
+        r.push(
+            Finding::error(
+                "not_wired",
+                place(line.as_ref().or(commented.as_ref()).map(|l| l.line)),
+            )
+            .service(&view.service)
+            .variable(var)
+            .says(
+                format!(
+                    "{how}while .env holds asymmetric keys: service {} does not read {wanted}",
+                    view.service
+                ),
+                breaks,
+                format!(
+                    "keyctl migrate {dir} wires it (or set {var}: ${{{wanted}}}), then restart {}",
+                    view.service
+                ),
+            ),
+        );
         return;
     }
     if view.role != Role::Auth {

@@ -40,14 +40,46 @@ pub(crate) struct Value {
 
 /// Every value the chart takes key material from.
 pub(crate) const VALUES: [Value; 9] = [
-    Value { var: "JWT_SECRET", block: Block::Jwt, key: "secret" },
-    Value { var: "ANON_KEY", block: Block::Jwt, key: "anonKey" },
-    Value { var: "SERVICE_ROLE_KEY", block: Block::Jwt, key: "serviceKey" },
-    Value { var: "JWT_KEYS", block: Block::Apikey, key: "jwtKeys" },
-    Value { var: "JWT_JWKS", block: Block::Apikey, key: "jwtJwks" },
-    Value { var: "SUPABASE_PUBLISHABLE_KEY", block: Block::Apikey, key: "publishableKey" },
-    Value { var: "SUPABASE_SECRET_KEY", block: Block::Apikey, key: "secretKey" },
-    Value { var: "ANON_KEY_ASYMMETRIC", block: Block::Apikey, key: "anonKeyAsymmetric" },
+    Value {
+        var: "JWT_SECRET",
+        block: Block::Jwt,
+        key: "secret",
+    },
+    Value {
+        var: "ANON_KEY",
+        block: Block::Jwt,
+        key: "anonKey",
+    },
+    Value {
+        var: "SERVICE_ROLE_KEY",
+        block: Block::Jwt,
+        key: "serviceKey",
+    },
+    Value {
+        var: "JWT_KEYS",
+        block: Block::Apikey,
+        key: "jwtKeys",
+    },
+    Value {
+        var: "JWT_JWKS",
+        block: Block::Apikey,
+        key: "jwtJwks",
+    },
+    Value {
+        var: "SUPABASE_PUBLISHABLE_KEY",
+        block: Block::Apikey,
+        key: "publishableKey",
+    },
+    Value {
+        var: "SUPABASE_SECRET_KEY",
+        block: Block::Apikey,
+        key: "secretKey",
+    },
+    Value {
+        var: "ANON_KEY_ASYMMETRIC",
+        block: Block::Apikey,
+        key: "anonKeyAsymmetric",
+    },
     Value {
         var: "SERVICE_ROLE_KEY_ASYMMETRIC",
         block: Block::Apikey,
@@ -82,7 +114,12 @@ pub(crate) struct Wire {
 }
 
 const fn w(component: &'static str, env: &'static str, var: &'static str, when: When) -> Wire {
-    Wire { component, env, var, when }
+    Wire {
+        component,
+        env,
+        var,
+        when,
+    }
 }
 
 /// The chart's wiring of key material (docs/KUBERNETES.md §2a), in template order.
@@ -91,7 +128,12 @@ pub(crate) const WIRES: &[Wire] = &[
     w("auth", "GOTRUE_JWT_KEYS", "JWT_KEYS", When::KeysSet),
     w("rest", "PGRST_JWT_SECRET", "JWT_JWKS", When::JwksSet),
     w("rest", "PGRST_JWT_SECRET", "JWT_SECRET", When::JwksUnset),
-    w("rest", "PGRST_APP_SETTINGS_JWT_SECRET", "JWT_SECRET", When::Always),
+    w(
+        "rest",
+        "PGRST_APP_SETTINGS_JWT_SECRET",
+        "JWT_SECRET",
+        When::Always,
+    ),
     w("realtime", "JWT_SECRET", "JWT_SECRET", When::Always),
     w("realtime", "METRICS_JWT_SECRET", "JWT_SECRET", When::Always),
     w("realtime", "API_JWT_SECRET", "JWT_SECRET", When::Always),
@@ -103,23 +145,76 @@ pub(crate) const WIRES: &[Wire] = &[
     w("storage", "SERVICE_KEY", "SERVICE_ROLE_KEY", When::Always),
     w("functions", "JWT_SECRET", "JWT_SECRET", When::Always),
     w("functions", "SUPABASE_ANON_KEY", "ANON_KEY", When::Always),
-    w("functions", "SUPABASE_SERVICE_ROLE_KEY", "SERVICE_ROLE_KEY", When::Always),
-    w("functions", "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_PUBLISHABLE_KEY", When::Always),
-    w("functions", "SUPABASE_SECRET_KEY", "SUPABASE_SECRET_KEY", When::Always),
+    w(
+        "functions",
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "SERVICE_ROLE_KEY",
+        When::Always,
+    ),
+    w(
+        "functions",
+        "SUPABASE_PUBLISHABLE_KEY",
+        "SUPABASE_PUBLISHABLE_KEY",
+        When::Always,
+    ),
+    w(
+        "functions",
+        "SUPABASE_SECRET_KEY",
+        "SUPABASE_SECRET_KEY",
+        When::Always,
+    ),
     w("kong", "SUPABASE_ANON_KEY", "ANON_KEY", When::Always),
-    w("kong", "SUPABASE_SERVICE_KEY", "SERVICE_ROLE_KEY", When::Always),
-    w("kong", "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_PUBLISHABLE_KEY", When::Always),
-    w("kong", "SUPABASE_SECRET_KEY", "SUPABASE_SECRET_KEY", When::Always),
-    w("kong", "ANON_KEY_ASYMMETRIC", "ANON_KEY_ASYMMETRIC", When::Always),
-    w("kong", "SERVICE_ROLE_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC", When::Always),
+    w(
+        "kong",
+        "SUPABASE_SERVICE_KEY",
+        "SERVICE_ROLE_KEY",
+        When::Always,
+    ),
+    w(
+        "kong",
+        "SUPABASE_PUBLISHABLE_KEY",
+        "SUPABASE_PUBLISHABLE_KEY",
+        When::Always,
+    ),
+    w(
+        "kong",
+        "SUPABASE_SECRET_KEY",
+        "SUPABASE_SECRET_KEY",
+        When::Always,
+    ),
+    w(
+        "kong",
+        "ANON_KEY_ASYMMETRIC",
+        "ANON_KEY_ASYMMETRIC",
+        When::Always,
+    ),
+    w(
+        "kong",
+        "SERVICE_ROLE_KEY_ASYMMETRIC",
+        "SERVICE_ROLE_KEY_ASYMMETRIC",
+        When::Always,
+    ),
     w("studio", "AUTH_JWT_SECRET", "JWT_SECRET", When::Always),
     w("studio", "SUPABASE_ANON_KEY", "ANON_KEY", When::Always),
-    w("studio", "SUPABASE_SERVICE_KEY", "SERVICE_ROLE_KEY", When::Always),
+    w(
+        "studio",
+        "SUPABASE_SERVICE_KEY",
+        "SERVICE_ROLE_KEY",
+        When::Always,
+    ),
 ];
 
 /// The components keyctl models, in restart order: the verifiers, then Kong and Studio,
 /// Auth last. (db reads `JWT_SECRET` only on first initialisation; the others read no key.)
-pub(crate) const COMPONENTS: [&str; 7] = ["rest", "realtime", "storage", "functions", "kong", "studio", "auth"];
+pub(crate) const COMPONENTS: [&str; 7] = [
+    "rest",
+    "realtime",
+    "storage",
+    "functions",
+    "kong",
+    "studio",
+    "auth",
+];
 
 /// The chart's default image of a component (`values.yaml:582-669`), for values files
 /// that leave `image.<component>` out.
@@ -190,10 +285,22 @@ mod tests {
 
     #[test]
     fn names_follow_the_chart_helpers() {
-        assert_eq!(deployment_name("demo", "auth", None, None), "demo-supabase-auth");
-        assert_eq!(deployment_name("supabase-auth-x", "auth", None, None), "supabase-auth-x");
+        assert_eq!(
+            deployment_name("demo", "auth", None, None),
+            "demo-supabase-auth"
+        );
+        assert_eq!(
+            deployment_name("supabase-auth-x", "auth", None, None),
+            "supabase-auth-x"
+        );
         assert_eq!(deployment_name("r", "rest", Some("api"), None), "r-api");
-        assert_eq!(deployment_name("r", "rest", None, Some("my-rest")), "my-rest");
-        assert_eq!(deployment_name(&"x".repeat(70), "rest", None, None).len(), 63);
+        assert_eq!(
+            deployment_name("r", "rest", None, Some("my-rest")),
+            "my-rest"
+        );
+        assert_eq!(
+            deployment_name(&"x".repeat(70), "rest", None, None).len(),
+            63
+        );
     }
 }

@@ -70,8 +70,14 @@ pub(crate) struct Model {
 /// `values.yaml:48-50`), for values files that leave them out.
 const DEMO_JWT: [(&str, &str); 3] = [
     ("secret", crate::doctor::DEMO_SECRET),
-    ("anonKey", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyAgCiAgICAicm9sZSI6ICJhbm9uIiwKICAgICJpc3MiOiAic3VwYWJhc2UtZGVtbyIsCiAgICAiaWF0IjogMTY0MTc2OTIwMCwKICAgICJleHAiOiAxNzk5NTM1NjAwCn0.dc_X5iR_VP_qT0zsiyj_I_OZ2T9FtRU2BBNWN8Bu4GE"),
-    ("serviceKey", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyAgCiAgICAicm9sZSI6ICJzZXJ2aWNlX3JvbGUiLAogICAgImlzcyI6ICJzdXBhYmFzZS1kZW1vIiwKICAgICJpYXQiOiAxNjQxNzY5MjAwLAogICAgImV4cCI6IDE3OTk1MzU2MDAKfQ.DaYlNEoUrrEn2Ig7tqibS-PHK5vgusbcbo7X36XVt4Q"),
+    (
+        "anonKey",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyAgCiAgICAicm9sZSI6ICJhbm9uIiwKICAgICJpc3MiOiAic3VwYWJhc2UtZGVtbyIsCiAgICAiaWF0IjogMTY0MTc2OTIwMCwKICAgICJleHAiOiAxNzk5NTM1NjAwCn0.dc_X5iR_VP_qT0zsiyj_I_OZ2T9FtRU2BBNWN8Bu4GE",
+    ),
+    (
+        "serviceKey",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyAgCiAgICAicm9sZSI6ICJzZXJ2aWNlX3JvbGUiLAogICAgImlzcyI6ICJzdXBhYmFzZS1kZW1vIiwKICAgICJpYXQiOiAxNjQxNzY5MjAwLAogICAgImV4cCI6IDE3OTk1MzU2MDAKfQ.DaYlNEoUrrEn2Ig7tqibS-PHK5vgusbcbo7X36XVt4Q",
+    ),
 ];
 
 fn at(path: &Path, line: Option<usize>) -> String {
@@ -89,7 +95,8 @@ impl Model {
     /// manifest or naming another Secret (3).
     pub(crate) fn load(loc: &Locator) -> Result<Model> {
         let text = fsio::read_text(&loc.values)?;
-        let values = YamlDoc::parse(&text).map_err(|e| Error::bad(at(&loc.values, e.line), e.message))?;
+        let values =
+            YamlDoc::parse(&text).map_err(|e| Error::bad(at(&loc.values, e.line), e.message))?;
         let secret = match &loc.secret {
             Some(p) => Some(SecretFile::parse(p, &fsio::read_text(p)?)?),
             None => None,
@@ -101,7 +108,11 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::load`].
-    pub(crate) fn from_parts(loc: Locator, values: YamlDoc, secret: Option<SecretFile>) -> Result<Model> {
+    pub(crate) fn from_parts(
+        loc: Locator,
+        values: YamlDoc,
+        secret: Option<SecretFile>,
+    ) -> Result<Model> {
         let reference = |block: Block| {
             values
                 .scalar(&["secret", block.name(), "secretRef"])
@@ -113,18 +124,28 @@ impl Model {
             let Some((name, line)) = reference(block) else {
                 continue;
             };
-            let place = format!("{} secret.{}.secretRef", at(&loc.values, Some(line)), block.name());
+            let place = format!(
+                "{} secret.{}.secretRef",
+                at(&loc.values, Some(line)),
+                block.name()
+            );
             match &secret {
                 None => {
                     return Err(Error::precondition(
                         place,
-                        format!("names the Secret {name}; keyctl needs its manifest to read and write the keys: add --k8s-secret FILE"),
+                        format!(
+                            "names the Secret {name}; keyctl needs its manifest to read and write the keys: add --k8s-secret FILE"
+                        ),
                     ));
                 }
                 Some(s) if s.name != name => {
                     return Err(Error::precondition(
                         place,
-                        format!("names the Secret {name}, but {} is the Secret {}", s.path.display(), s.name),
+                        format!(
+                            "names the Secret {name}, but {} is the Secret {}",
+                            s.path.display(),
+                            s.name
+                        ),
                     ));
                 }
                 Some(_) => uses_secret = true,
@@ -180,10 +201,12 @@ impl Model {
             Home::Secret(key) => self.secret.as_ref()?.get(key).map(|(v, _)| v),
             Home::Inline(block, key) => match self.values.scalar(&["secret", block.name(), key]) {
                 Some((v, _)) => Some(v),
-                None if *block == Block::Jwt && !self.values.has(&["secret", "jwt", key]) => DEMO_JWT
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| (*v).to_owned()),
+                None if *block == Block::Jwt && !self.values.has(&["secret", "jwt", key]) => {
+                    DEMO_JWT
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| (*v).to_owned())
+                }
                 None => Some(String::new()),
             },
         }
@@ -195,7 +218,11 @@ impl Model {
         match self.home(var) {
             Some(Home::Secret(key)) => match &self.secret {
                 Some(s) => {
-                    let field = if s.doc.has(&["stringData", key]) { "stringData" } else { "data" };
+                    let field = if s.doc.has(&["stringData", key]) {
+                        "stringData"
+                    } else {
+                        "data"
+                    };
                     let line = s.doc.line(&[field, key]);
                     format!("{} {field}.{key} ({var})", at(&s.path, line))
                 }
@@ -203,7 +230,11 @@ impl Model {
             },
             Some(Home::Inline(block, key)) => {
                 let path = ["secret", block.name(), key];
-                format!("{} secret.{}.{key} ({var})", at(&self.loc.values, self.values.line(&path)), block.name())
+                format!(
+                    "{} secret.{}.{key} ({var})",
+                    at(&self.loc.values, self.values.line(&path)),
+                    block.name()
+                )
             }
             None => format!("{} {var}", self.loc.values.display()),
         }
@@ -245,8 +276,14 @@ impl Model {
     }
 
     fn image(&self, component: &str) -> Option<String> {
-        let repo = self.values.scalar(&["image", component, "repository"]).map(|(v, _)| v);
-        let tag = self.values.scalar(&["image", component, "tag"]).map(|(v, _)| v);
+        let repo = self
+            .values
+            .scalar(&["image", component, "repository"])
+            .map(|(v, _)| v);
+        let tag = self
+            .values
+            .scalar(&["image", component, "tag"])
+            .map(|(v, _)| v);
         match (repo, tag, chart::default_image(component)) {
             (Some(r), Some(t), _) => Some(format!("{r}:{t}")),
             (Some(r), None, _) => Some(format!("{r}:")),
@@ -340,7 +377,10 @@ impl Model {
     /// The path the chart's rendering is shown under (no such file exists).
     #[must_use]
     pub(crate) fn rendered_path(&self) -> PathBuf {
-        PathBuf::from(format!("{}#chart-{CHART_VERSION}", self.loc.values.display()))
+        PathBuf::from(format!(
+            "{}#chart-{CHART_VERSION}",
+            self.loc.values.display()
+        ))
     }
 
     /// The files a step may write: the values file and the Secret manifest.

@@ -42,7 +42,10 @@ impl SecretFile {
                 "is not a Kubernetes Secret manifest (kind: Secret); give the manifest of the Secret your values file's secretRef names",
             ));
         }
-        let Some((name, _)) = doc.scalar(&["metadata", "name"]).filter(|(n, _)| !n.is_empty()) else {
+        let Some((name, _)) = doc
+            .scalar(&["metadata", "name"])
+            .filter(|(n, _)| !n.is_empty())
+        else {
             return Err(Error::bad(at(None), "the Secret has no metadata.name"));
         };
         let secret = SecretFile {
@@ -55,7 +58,9 @@ impl SecretFile {
             doc,
         };
         for (key, _, line) in secret.doc.entries(&["data"]) {
-            secret.decoded(&key).map_err(|m| Error::bad(at(Some(line)), m))?;
+            secret
+                .decoded(&key)
+                .map_err(|m| Error::bad(at(Some(line)), m))?;
         }
         Ok(secret)
     }
@@ -65,8 +70,8 @@ impl SecretFile {
             return Ok(None);
         };
         let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-        let bytes = Base64::decode_vec(&compact)
-            .map_err(|_| format!("data.{key} is not base64"))?;
+        let bytes =
+            Base64::decode_vec(&compact).map_err(|_| format!("data.{key} is not base64"))?;
         String::from_utf8(bytes)
             .map(Some)
             .map_err(|_| format!("data.{key} is not UTF-8 text once decoded"))
@@ -90,9 +95,11 @@ impl SecretFile {
     pub(crate) fn set(&self, key: &str, value: &str) -> Result<String> {
         let in_string = self.doc.has(&["stringData", key]);
         let in_data = self.doc.has(&["data", key]);
-        let use_data = !in_string && (in_data || !self.doc.has(&["stringData"]) && self.doc.has(&["data"]));
+        let use_data =
+            !in_string && (in_data || !self.doc.has(&["stringData"]) && self.doc.has(&["data"]));
         let edit = if use_data {
-            self.doc.set(&["data", key], &Base64::encode_string(value.as_bytes()))
+            self.doc
+                .set(&["data", key], &Base64::encode_string(value.as_bytes()))
         } else {
             self.doc.set(&["stringData", key], value)
         };

@@ -70,26 +70,43 @@ pub(crate) fn translate(
             continue;
         }
         apikey_changed |= v.block == Block::Apikey;
+        if v.block == Block::Apikey && model.apikey_moves() {
+            // Written to the Secret below, with the reference: never inline, where Helm's
+            // release history would keep the private keys.
+            continue;
+        }
         match model.home(v.var) {
             Some(Home::Inline(block, key)) => {
                 values = set_value(model, &values, &["secret", block.name(), key], &new)?;
             }
-            Some(Home::Secret(key)) => secret = Some(set_secret(model, secret.as_deref(), key, &new)?),
+            Some(Home::Secret(key)) => {
+                secret = Some(set_secret(model, secret.as_deref(), key, &new)?)
+            }
             None => {}
         }
     }
     if apikey_changed && model.apikey_moves() {
-        let name = model.secret.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+        let name = model
+            .secret
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
         for v in chart::VALUES.iter().filter(|v| v.block == Block::Apikey) {
             let new = planned.get(v.var).unwrap_or_default().to_owned();
             secret = Some(set_secret(model, secret.as_deref(), v.var, &new)?);
-            values = set_value(model, &values, &["secret", "apikey", "secretRefKey", v.key], v.var)?;
+            values = set_value(
+                model,
+                &values,
+                &["secret", "apikey", "secretRefKey", v.key],
+                v.var,
+            )?;
         }
         values = set_value(model, &values, &["secret", "apikey", "secretRef"], &name)?;
     }
     let new_model = Model::from_parts(
         model.loc.clone(),
-        YamlDoc::parse(&values).map_err(|e| Error::bad(model.loc.values.display().to_string(), e.message))?,
+        YamlDoc::parse(&values)
+            .map_err(|e| Error::bad(model.loc.values.display().to_string(), e.message))?,
         match (&model.secret, &secret) {
             (Some(s), Some(text)) => Some(SecretFile::parse(&s.path, text)?),
             _ => None,
@@ -214,12 +231,17 @@ pub(crate) fn restart_commands(model: &Model, changed: &[&Path], r: &Restarts) -
         .or_else(|| model.secret.as_ref().and_then(|s| s.namespace.clone()));
     let n = ns.map_or_else(String::new, |ns| format!(" -n {}", shell(&ns)));
     let release = model.loc.release.clone();
-    let rel = release.as_deref().map_or_else(|| "\"$RELEASE\"".to_owned(), shell);
+    let rel = release
+        .as_deref()
+        .map_or_else(|| "\"$RELEASE\"".to_owned(), shell);
     let mut out = Vec::new();
     if let Some(s) = &model.secret
         && changed.contains(&s.path.as_path())
     {
-        out.push(format!("kubectl{n} apply -f {}", shell(&s.path.display().to_string())));
+        out.push(format!(
+            "kubectl{n} apply -f {}",
+            shell(&s.path.display().to_string())
+        ));
     }
     if changed.contains(&model.loc.values.as_path()) {
         let chart_ref = model.loc.chart.as_deref().unwrap_or("supabase/supabase");
@@ -246,8 +268,14 @@ pub(crate) fn restart_commands(model: &Model, changed: &[&Path], r: &Restarts) -
         r.others.iter().filter(|s| *s == "auth").collect(),
     ];
     for group in groups.iter().filter(|g| !g.is_empty()) {
-        let deployments: Vec<String> = group.iter().map(|c| format!("deployment/{}", name(c))).collect();
-        out.push(format!("kubectl{n} rollout restart {}", deployments.join(" ")));
+        let deployments: Vec<String> = group
+            .iter()
+            .map(|c| format!("deployment/{}", name(c)))
+            .collect();
+        out.push(format!(
+            "kubectl{n} rollout restart {}",
+            deployments.join(" ")
+        ));
         for d in deployments {
             out.push(format!("kubectl{n} rollout status {d}"));
         }
@@ -256,7 +284,9 @@ pub(crate) fn restart_commands(model: &Model, changed: &[&Path], r: &Restarts) -
 }
 
 fn shell(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:$".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:$".contains(c))
+    {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))

@@ -525,7 +525,12 @@ fn next_step_hint(phase: Phase, state: &State, project: &Project) -> Result<Opti
     let dir = project.dir_arg();
     let since = state.events.last().map(|e| e.at);
     Ok(match phase {
-        Phase::DualVerify => since.map(|t| format!("switch signing with `keyctl migrate {dir}` after {} (20 minutes from now)", t + lifecycle::PUBLISH_WAIT)),
+        Phase::DualVerify => since.map(|t| {
+            format!(
+                "switch signing with `keyctl migrate {dir}` after {} (20 minutes from now)",
+                t + lifecycle::PUBLISH_WAIT
+            )
+        }),
         Phase::Switched => {
             let expiry = project.jwt_expiry()?;
             since.and_then(|t| lifecycle::due_at(Phase::Switched, t, expiry)).map(|at| {

@@ -19,6 +19,7 @@ mod image;
 mod install;
 mod interop;
 mod jwks;
+mod k8s;
 mod migrate;
 mod recipes;
 mod secrets;
