@@ -342,3 +342,56 @@ fn a_secret_ref_without_its_manifest_is_refused() {
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(out.stderr.contains("--k8s-secret"), "{}", out.stderr);
 }
+
+/// Doctor's codes on a copy of the chart's values file with `edit` applied, at `now`.
+fn doctor_codes(edit: &dyn Fn(&str) -> String, now: &str) -> Vec<String> {
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let values = p.file("values.yaml").display().to_string();
+    let migrated = p.keyctl(["migrate", "--yes"]).no_project().args(["--helm-values", &values]).now(T0).run();
+    assert_eq!(migrated.code, Some(0), "{}", migrated.stderr);
+    p.write("values.yaml", edit(&p.read("values.yaml")));
+    let out = p
+        .keyctl(["doctor", "--json"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(now)
+        .any_status()
+        .run();
+    out.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set_line(text: &str, key: &str, value: &str) -> String {
+    text.lines()
+        .map(|l| {
+            // The entries of `secret.jwt` and `secret.apikey` (four spaces in).
+            if l.starts_with(&format!("    {key}:")) {
+                format!("    {key}: {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn doctor_on_a_values_file_finds_the_same_classes_of_problems_as_on_compose() {
+    // Invalid private set: the values are JSON that breaks SPEC §1.
+    let codes = doctor_codes(&|t| set_line(t, "jwtKeys", "\"[{\\\"kty\\\":\\\"EC\\\"}]\""), T0);
+    assert!(codes.iter().any(|c| c == "key_set"), "{codes:?}");
+    // The legacy key in the sets differs from the secret Auth uses.
+    let codes = doctor_codes(&|t| set_line(t, "secret", "\"another-secret-of-at-least-thirty-two-characters\""), T0);
+    assert!(!codes.is_empty() && codes.iter().any(|c| c == "key_set" || c == "split_secret" || c == "api_key_rejected"), "{codes:?}");
+    // The chart's demo API keys expire on 2027-01-09.
+    let codes = doctor_codes(&|t| t.to_owned(), "2027-02-01T00:00:00Z");
+    assert!(codes.iter().any(|c| c == "api_key_expired"), "{codes:?}");
+    // An image too old for asymmetric keys.
+    let codes = doctor_codes(&|t| t.replace("tag: \"v14.12\"", "tag: \"v12.2.0\""), T0);
+    assert!(codes.iter().any(|c| c == "image_too_old"), "{codes:?}");
+}
