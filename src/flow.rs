@@ -247,6 +247,21 @@ fn look(
 ) -> Result<Option<Box<Plan>>> {
     let decision = match planner.plan(project, now) {
         Err(Error::Refused(Refusal::NeedsConsent { vars, key, signer }))
+            if project.helm().is_some() =>
+        {
+            let helm = project
+                .helm()
+                .map(|h| vars.iter().map(|v| h.speak(v)).collect());
+            Err(Error::Refused(Refusal::NeedsConsent {
+                vars: helm.unwrap_or(vars),
+                key,
+                signer,
+            }))
+        }
+        other => other,
+    };
+    let decision = match decision {
+        Err(Error::Refused(Refusal::NeedsConsent { vars, key, signer }))
             if !mode.yes && !mode.dry_run && ui::interactive() =>
         {
             ui::warn(&format!(
@@ -282,6 +297,29 @@ fn look(
 fn onto_files(project: &Project, mut plan: Box<Plan>) -> Result<Box<Plan>> {
     if let (Some(helm), Some(rendered)) = (project.helm(), project.compose_path()) {
         plan.files = crate::helm::translate(helm, &plan.files, &project.env_path, rendered)?;
+        let speak = |t: &mut String| *t = helm.speak(t);
+        speak(&mut plan.title);
+        speak(&mut plan.done);
+        plan.summary.iter_mut().for_each(speak);
+        plan.warnings.iter_mut().for_each(speak);
+        plan.afterwards.iter_mut().for_each(speak);
+        plan.next.iter_mut().for_each(speak);
+        let inline = helm.home("JWT_KEYS")
+            == Some(&crate::helm::Home::Inline(
+                crate::helm::Block::Apikey,
+                "jwtKeys",
+            ));
+        if inline
+            && plan
+                .files
+                .iter()
+                .any(|f| f.changes() && f.path == helm.loc.values)
+        {
+            plan.warnings.push(format!(
+                "the private keys go inline into {} (secret.apikey.jwtKeys): helm keeps the values of every release revision in the cluster, so they stay readable there after revocation; a Secret of your own (secret.apikey.secretRef, keyctl --k8s-secret) keeps them out",
+                helm.loc.values.display()
+            ));
+        }
     }
     Ok(plan)
 }

@@ -201,6 +201,7 @@ pub(crate) fn diagnose(
     images(&mut r, keys.as_ref());
     trust::migration_blockers(&mut r, phase);
     api_keys(&mut r, now);
+    chart_problems(&mut r, keys.as_ref());
     let live = live::live(&mut r, sight, live_required);
     let jwks_readers: Vec<String> = project
         .views()
@@ -210,9 +211,33 @@ pub(crate) fn diagnose(
         .collect();
     let mut findings = causes::group(r.findings, &r.dir, &jwks_readers);
     findings.sort_by_key(|f| f.severity);
+    if let Some(helm) = project.helm() {
+        for f in &mut findings {
+            for t in [&mut f.place, &mut f.message, &mut f.breaks, &mut f.fix] {
+                *t = helm.speak(t);
+            }
+            f.consequences.iter_mut().for_each(|t| *t = helm.speak(t));
+        }
+    }
     Diagnosis {
         phase,
         findings,
         live,
+    }
+}
+
+/// A chart project's own problems (`helm::Model::problems`).
+fn chart_problems(r: &mut Report<'_>, keys: Option<&Vec<crate::jwk::Jwk>>) {
+    let Some(helm) = r.project.helm() else {
+        return;
+    };
+    let past_legacy = keys.is_some_and(|k| k.iter().any(|k| k.material.alg().is_asymmetric()));
+    for p in helm.problems(past_legacy) {
+        let f = if p.error {
+            Finding::error(p.code, p.place)
+        } else {
+            Finding::warning(p.code, p.place)
+        };
+        r.push(f.says(p.message, &p.breaks, p.fix));
     }
 }

@@ -13,6 +13,7 @@
 //! plan meant it to get.
 
 pub(crate) mod chart;
+mod checks;
 pub(crate) mod secret;
 mod translate;
 
@@ -224,20 +225,74 @@ impl Model {
                         "data"
                     };
                     let line = s.doc.line(&[field, key]);
-                    format!("{} {field}.{key} ({var})", at(&s.path, line))
+                    format!("{} {field}.{key}", at(&s.path, line))
                 }
-                None => format!("{} ({var})", self.loc.values.display()),
+                None => format!("{} {var}", self.loc.values.display()),
             },
             Some(Home::Inline(block, key)) => {
                 let path = ["secret", block.name(), key];
                 format!(
-                    "{} secret.{}.{key} ({var})",
+                    "{} secret.{}.{key}",
                     at(&self.loc.values, self.values.line(&path)),
                     block.name()
                 )
             }
             None => format!("{} {var}", self.loc.values.display()),
         }
+    }
+
+    /// `text` with keyctl's `.env` names of the values (`.env ANON_KEY`) replaced by where
+    /// they live in this project (`values.yaml:49 secret.jwt.anonKey`).
+    #[must_use]
+    pub(crate) fn speak(&self, text: &str) -> String {
+        let mut vars: Vec<&str> = chart::VALUES.iter().map(|v| v.var).collect();
+        vars.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut out = text.to_owned();
+        for var in vars {
+            let needle = format!(".env {var}");
+            let mut at = 0;
+            while let Some(i) = out[at..].find(&needle) {
+                let start = at + i;
+                let end = start + needle.len();
+                let next = out[end..].chars().next();
+                if next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    at = end;
+                    continue;
+                }
+                let place = self.place(var);
+                out.replace_range(start..end, &place);
+                at = start + place.len();
+            }
+        }
+        // The rendering has no file a user can open: name the values file.
+        let rendered = format!("#chart-{CHART_VERSION}");
+        while let Some(i) = out.find(&rendered) {
+            let tail = out[i + rendered.len()..].strip_prefix(':').map_or(0, |t| {
+                1 + t.chars().take_while(char::is_ascii_digit).count()
+            });
+            let tail = if tail == 1 { 0 } else { tail };
+            out.replace_range(i..i + rendered.len() + tail, " (as the chart renders it)");
+        }
+        // What is left names the file that holds the keys.
+        let file = self
+            .secret
+            .as_ref()
+            .map_or(&self.loc.values, |s| &s.path)
+            .display()
+            .to_string();
+        let mut said = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(".env") {
+            let before = rest[..i].chars().next_back();
+            let after = rest[i + 4..].chars().next();
+            let word = before.is_none_or(|c| c == ' ' || c == '(' || c == '\'')
+                && after.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+            said.push_str(&rest[..i]);
+            said.push_str(if word { &file } else { ".env" });
+            rest = &rest[i + 4..];
+        }
+        said.push_str(rest);
+        said
     }
 
     /// Whether the chart's condition on `secret.apikey` holds for `key` (`jwtKeys`,

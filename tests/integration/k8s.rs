@@ -347,7 +347,12 @@ fn a_secret_ref_without_its_manifest_is_refused() {
 fn doctor_codes(edit: &dyn Fn(&str) -> String, now: &str) -> Vec<String> {
     let p = project(&[("published/values.yaml", "values.yaml")]);
     let values = p.file("values.yaml").display().to_string();
-    let migrated = p.keyctl(["migrate", "--yes"]).no_project().args(["--helm-values", &values]).now(T0).run();
+    let migrated = p
+        .keyctl(["migrate", "--yes"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .run();
     assert_eq!(migrated.code, Some(0), "{}", migrated.stderr);
     p.write("values.yaml", edit(&p.read("values.yaml")));
     let out = p
@@ -383,15 +388,134 @@ fn set_line(text: &str, key: &str, value: &str) -> String {
 #[test]
 fn doctor_on_a_values_file_finds_the_same_classes_of_problems_as_on_compose() {
     // Invalid private set: the values are JSON that breaks SPEC §1.
-    let codes = doctor_codes(&|t| set_line(t, "jwtKeys", "\"[{\\\"kty\\\":\\\"EC\\\"}]\""), T0);
+    let codes = doctor_codes(
+        &|t| set_line(t, "jwtKeys", "\"[{\\\"kty\\\":\\\"EC\\\"}]\""),
+        T0,
+    );
     assert!(codes.iter().any(|c| c == "key_set"), "{codes:?}");
     // The legacy key in the sets differs from the secret Auth uses.
-    let codes = doctor_codes(&|t| set_line(t, "secret", "\"another-secret-of-at-least-thirty-two-characters\""), T0);
-    assert!(!codes.is_empty() && codes.iter().any(|c| c == "key_set" || c == "split_secret" || c == "api_key_rejected"), "{codes:?}");
+    let codes = doctor_codes(
+        &|t| {
+            set_line(
+                t,
+                "secret",
+                "\"another-secret-of-at-least-thirty-two-characters\"",
+            )
+        },
+        T0,
+    );
+    assert!(
+        !codes.is_empty()
+            && codes
+                .iter()
+                .any(|c| c == "key_set" || c == "split_secret" || c == "api_key_rejected"),
+        "{codes:?}"
+    );
     // The chart's demo API keys expire on 2027-01-09.
     let codes = doctor_codes(&|t| t.to_owned(), "2027-02-01T00:00:00Z");
     assert!(codes.iter().any(|c| c == "api_key_expired"), "{codes:?}");
     // An image too old for asymmetric keys.
     let codes = doctor_codes(&|t| t.replace("tag: \"v14.12\"", "tag: \"v12.2.0\""), T0);
     assert!(codes.iter().any(|c| c == "image_too_old"), "{codes:?}");
+}
+
+fn codes_of(p: &Project, args: &[&str], now: &str) -> Vec<String> {
+    let out = p
+        .keyctl(["doctor", "--json"])
+        .no_project()
+        .args(args)
+        .now(now)
+        .any_status()
+        .run();
+    out.json()["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", out.stdout))
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn doctor_finds_what_only_a_chart_project_gets_wrong() {
+    // A Secret without a key the chart references.
+    let p = project(&[
+        ("ours/values.secretref.yaml", "values.yaml"),
+        ("ours/secret.stringdata.yaml", "secret.yaml"),
+    ]);
+    let args = [
+        "--helm-values",
+        "values.yaml",
+        "--k8s-secret",
+        "secret.yaml",
+    ];
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.ends_with(".yaml") {
+                p.file(a).display().to_string()
+            } else {
+                (*a).to_owned()
+            }
+        })
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(!codes_of(&p, &args, T0).contains(&"secret_key_missing".to_owned()));
+    let secret = p.read("secret.yaml");
+    let without: String = secret
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("ANON_KEY:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    p.write("secret.yaml", &without);
+    assert!(codes_of(&p, &args, T0).contains(&"secret_key_missing".to_owned()));
+    p.write("secret.yaml", &secret);
+
+    // The chart's values: secretRefKey without secretRef; realtime's list without
+    // SEED_SELF_HOST; private keys inline; functions that verify JWTs.
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let values = p.file("values.yaml").display().to_string();
+    let args = ["--helm-values", values.as_str()];
+    let clean = codes_of(&p, &args, T0);
+    for code in [
+        "secret_ref_key_unused",
+        "seed_self_host_missing",
+        "inline_private_keys",
+        "functions_without_jwks",
+    ] {
+        assert!(
+            !clean.contains(&code.to_owned()),
+            "{code} on the chart's own values: {clean:?}"
+        );
+    }
+    let text = p.read("values.yaml");
+    let edited = text
+        .replace(
+            "    # secretRefKey:\n    #   anonKey: anonKey",
+            "    secretRefKey:\n      anonKey: ANON",
+        )
+        .replace("    - name: SEED_SELF_HOST\n      value: true\n", "")
+        .replace(
+            "    - name: VERIFY_JWT\n      value: false",
+            "    - name: VERIFY_JWT\n      value: true",
+        );
+    assert_ne!(edited, text);
+    p.write("values.yaml", &edited);
+    let codes = codes_of(&p, &args, T0);
+    for code in [
+        "secret_ref_key_unused",
+        "seed_self_host_missing",
+        "functions_without_jwks",
+    ] {
+        assert!(
+            codes.contains(&code.to_owned()),
+            "{code} missing: {codes:?}"
+        );
+    }
+    p.write("values.yaml", &text);
+    p.keyctl(["migrate", "--yes"])
+        .no_project()
+        .args(args)
+        .now(T0)
+        .run();
+    assert!(codes_of(&p, &args, T0).contains(&"inline_private_keys".to_owned()));
 }

@@ -1,0 +1,117 @@
+//! What only a chart project can get wrong (docs/KUBERNETES.md §5), as facts `doctor`
+//! reports: Secret keys the chart references but the manifest lacks, key mappings without
+//! their reference, realtime without `SEED_SELF_HOST`, private keys inline in the values
+//! file, Edge Functions that verify JWTs.
+
+use super::chart::{self, Block};
+use super::{Home, Model, at};
+
+/// One chart problem: severity (`true` = error), code, place, what, what breaks, the fix.
+pub(crate) struct Problem {
+    pub(crate) error: bool,
+    pub(crate) code: &'static str,
+    pub(crate) place: String,
+    pub(crate) message: String,
+    pub(crate) breaks: String,
+    pub(crate) fix: String,
+}
+
+impl Model {
+    /// The chart problems of this project; `past_legacy`: asymmetric keys are in the sets.
+    #[must_use]
+    pub(crate) fn problems(&self, past_legacy: bool) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let values = &self.loc.values;
+        if let Some(secret) = &self.secret {
+            for v in &chart::VALUES {
+                if let Some(Home::Secret(key)) = self.home(v.var)
+                    && secret.get(key).is_none()
+                    && !(self.apikey_moves && v.block == Block::Apikey)
+                {
+                    out.push(Problem {
+                        error: true,
+                        code: "secret_key_missing",
+                        place: secret.path.display().to_string(),
+                        message: format!(
+                            "the Secret {} has no key {key}, which the chart reads for secret.{}.{} ({})",
+                            secret.name,
+                            v.block.name(),
+                            v.key,
+                            v.var
+                        ),
+                        breaks: "every pod that references it stops at CreateContainerConfigError (the chart's references are not optional)".into(),
+                        fix: format!("add {key} to the Secret (kubectl apply), or map secretRefKey.{} to a key it has", v.key),
+                    });
+                }
+            }
+        }
+        for block in [Block::Jwt, Block::Apikey] {
+            let has_ref = self
+                .values
+                .scalar(&["secret", block.name(), "secretRef"])
+                .is_some_and(|(v, _)| !v.is_empty());
+            let mapped: Vec<String> = self
+                .values
+                .entries(&["secret", block.name(), "secretRefKey"])
+                .into_iter()
+                .filter(|(k, v, _)| v.as_deref().is_some_and(|v| !v.is_empty() && v != k))
+                .map(|(k, _, _)| k)
+                .collect();
+            if !has_ref && !mapped.is_empty() {
+                out.push(Problem {
+                    error: true,
+                    code: "secret_ref_key_unused",
+                    place: at(values, self.values.line(&["secret", block.name(), "secretRefKey"])),
+                    message: format!(
+                        "secret.{}.secretRefKey renames {} but secret.{}.secretRef is not set",
+                        block.name(),
+                        mapped.join(", "),
+                        block.name()
+                    ),
+                    breaks: "the chart's own Secret keeps the default key names while the pods look for the mapped ones: CreateContainerConfigError".into(),
+                    fix: format!("set secret.{}.secretRef to your Secret, or remove secretRefKey", block.name()),
+                });
+            }
+        }
+        if self.components().contains(&"realtime")
+            && self
+                .environment("realtime")
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "SEED_SELF_HOST")
+                .is_none_or(|(_, v)| v != "true")
+        {
+            out.push(Problem {
+                error: past_legacy,
+                code: "seed_self_host_missing",
+                place: at(values, self.values.line(&["environment", "realtime"])),
+                message: "environment.realtime has no SEED_SELF_HOST: true (Helm replaces the chart's list with yours, so the default entry is gone)".into(),
+                breaks: "realtime reads API_JWT_JWKS only when seeding its tenant: it keeps verifying with the HS256 secret alone and rejects every asymmetric token".into(),
+                fix: "add - name: SEED_SELF_HOST / value: \"true\" to environment.realtime".into(),
+            });
+        }
+        if self.home("JWT_KEYS") == Some(&Home::Inline(Block::Apikey, "jwtKeys"))
+            && self.value("JWT_KEYS").is_some_and(|v| v.contains("\"d\""))
+        {
+            out.push(Problem {
+                error: false,
+                code: "inline_private_keys",
+                place: at(values, self.values.line(&["secret", "apikey", "jwtKeys"])),
+                message: "the private signing keys are inline in the values file (secret.apikey.jwtKeys)".into(),
+                breaks: "helm keeps the values of every release revision in the cluster (Secrets sh.helm.release.v1.*): a revoked key stays readable there".into(),
+                fix: "keep them in a Secret of your own: secret.apikey.secretRef, and run keyctl with --k8s-secret".into(),
+            });
+        }
+        if self.functions_verify() {
+            out.push(Problem {
+                error: true,
+                code: "functions_without_jwks",
+                place: at(values, self.values.line(&["environment", "functions"])),
+                message: "Edge Functions verify JWTs (VERIFY_JWT=true), and this chart gives them no JWKS: its main worker checks the HS256 secret only".into(),
+                breaks: "from the switch on, every asymmetric session token gets 401 at /functions; keyctl migrate refuses to start".into(),
+                fix: "set VERIFY_JWT to false in environment.functions (and verify inside each function), or run a chart whose main worker reads SUPABASE_JWKS".into(),
+            });
+        }
+        out
+    }
+}
