@@ -380,7 +380,8 @@ fn report_json(project: &Project, plan: &Plan) -> serde_json::Value {
         .as_ref()
         .map(|r| match kubernetes_commands(project, plan, r) {
             Some(commands) => serde_json::json!({"verifiers": r.verifiers, "others": r.others,
-            "command": commands.join(" && "), "commands": commands}),
+            "command": commands.join(" && "), "commands": commands,
+            "notes": project.helm().map(|h| crate::helm::rollout_notes(h, &plan.files))}),
             None => {
                 serde_json::json!({"verifiers": r.verifiers, "others": r.others, "command": project
             .compose_if_present()
@@ -411,6 +412,11 @@ fn report(project: &Project, plan: &Plan) -> String {
         done.push_str("roll it out (the Secret and the release, then the verifiers, Auth last):\n");
         for c in commands {
             done.push_str(&format!("  {c}\n"));
+        }
+        if let Some(helm) = project.helm() {
+            for n in crate::helm::rollout_notes(helm, &plan.files) {
+                done.push_str(&format!("note: {n}\n"));
+            }
         }
         for a in &plan.afterwards {
             done.push_str(&format!("then: {a}\n"));

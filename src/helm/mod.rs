@@ -25,7 +25,7 @@ use crate::fsio;
 
 pub(crate) use self::chart::{Block, CHART_VERSION};
 pub(crate) use self::secret::SecretFile;
-pub(crate) use self::translate::{restart_commands, translate};
+pub(crate) use self::translate::{restart_commands, rollout_notes, translate};
 
 /// A chart project as the user named it.
 #[derive(Debug, Clone, Default)]
@@ -297,7 +297,7 @@ impl Model {
 
     /// Whether the chart's condition on `secret.apikey` holds for `key` (`jwtKeys`,
     /// `jwtJwks`): `secretRef` set, or the inline value non-empty.
-    fn apikey_on(&self, var: &str) -> bool {
+    pub(crate) fn apikey_on(&self, var: &str) -> bool {
         let reference = self
             .values
             .scalar(&["secret", "apikey", "secretRef"])

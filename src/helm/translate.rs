@@ -292,3 +292,35 @@ fn shell(s: &str) -> String {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
+
+/// What the operator must know about rolling `files` out: when the step switches the chart's
+/// JWKS wiring on or off, `helm upgrade` itself restarts the Deployments whose templates
+/// change, together, before the ordered restarts.
+#[must_use]
+pub(crate) fn rollout_notes(model: &Model, files: &[FileChange]) -> Vec<String> {
+    let after = |path: &Path, now: &str| {
+        files
+            .iter()
+            .find(|f| f.path == path)
+            .map_or_else(|| now.to_owned(), |f| f.after.clone())
+    };
+    let values = after(&model.loc.values, model.values.text());
+    let secret = model
+        .secret
+        .as_ref()
+        .and_then(|s| SecretFile::parse(&s.path, &after(&s.path, s.doc.text())).ok());
+    let Some(then) = YamlDoc::parse(&values)
+        .ok()
+        .and_then(|v| Model::from_parts(model.loc.clone(), v, secret).ok())
+    else {
+        return Vec::new();
+    };
+    let flips = ["JWT_KEYS", "JWT_JWKS"]
+        .iter()
+        .any(|v| model.apikey_on(v) != then.apikey_on(v));
+    if flips {
+        vec!["this step switches the chart's JWKS wiring, so `helm upgrade` itself restarts auth, rest, realtime and storage at once (their pod templates change); that is safe at this step, since every key it adds only verifies, and the restarts below then find them current".into()]
+    } else {
+        Vec::new()
+    }
+}

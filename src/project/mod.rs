@@ -4,6 +4,7 @@
 //! need (modes, git); after loading, nothing in the project model touches the disk. Every
 //! command reads a stack through it; planners and checks take a `&Project`.
 
+mod helm;
 mod paths;
 mod roles;
 
@@ -192,49 +193,6 @@ impl Project {
             retired,
             secret: std::sync::OnceLock::new(),
             helm: None,
-        })
-    }
-
-    /// A chart project: the values file (and the Secret manifest) shown to every rule as
-    /// the chart renders them (`helm` module): a `.env` of the values and the Deployments
-    /// as compose services. `.keyctl/` is beside the values file.
-    fn load_helm(loc: &crate::helm::Locator, now: Timestamp) -> Result<Project> {
-        let model = crate::helm::Model::load(loc)?;
-        let env_path = loc.values.clone();
-        let env = EnvFile::parse(&model.env_text()?)
-            .map_err(|e| Error::bad(env_path.display().to_string(), e.message))?;
-        let rendered = model.rendered_path();
-        let doc = Compose::parse(&model.compose_text())
-            .map_err(|e| Error::bad(rendered.display().to_string(), e.message))?;
-        let paths = Paths::for_env(&env_path);
-        let state = load_state(&paths, now);
-        // The file that holds the private keys: the Secret manifest when there is one.
-        let keys_file = loc.secret.clone().unwrap_or_else(|| env_path.clone());
-        let facts = Facts {
-            env_mode: fsio::mode(&keys_file),
-            env_in_git: fsio::tracked_by_git(&keys_file),
-            readable_key_files: readable_key_files(&paths.project),
-            backups: fsio::entry_names(&paths.dir.join("backups")),
-            env_modified: fsio::modified(&keys_file),
-        };
-        Ok(Project {
-            compose_path: Some(rendered.clone()),
-            compose: Some(Ok(ComposeFile {
-                path: rendered,
-                doc,
-                overrides: Vec::new(),
-                env_files: Vec::new(),
-                env_alias: Vec::new(),
-                mounted: Vec::new(),
-            })),
-            env_path,
-            env,
-            paths,
-            facts,
-            state,
-            retired: Vec::new(),
-            secret: std::sync::OnceLock::new(),
-            helm: Some(model),
         })
     }
 

@@ -238,11 +238,51 @@ fn a_secret_manifest_as_string_data_walks_from_legacy_to_revoked() {
         ("ours/values.secretref.yaml", "values.yaml"),
         ("ours/secret.stringdata.yaml", "secret.yaml"),
     ]);
+    let old_secret = std::fs::read_to_string(repo().join("tests/k8s/ours/secret.stringdata.yaml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("JWT_SECRET: ").map(str::to_owned))
+        .unwrap();
     walk(&p, "secretRef + stringData", Some("secret.yaml"));
     let values = p.read("values.yaml");
     assert!(
         values.contains("secretRef: \"supabase-jwt-keys\""),
         "{values}"
+    );
+    assert!(
+        !p.read("secret.yaml").contains(&old_secret),
+        "the retired secret is still in the Secret"
+    );
+    // A token signed with the retired secret is explained from keyctl's backup of the Secret.
+    let iat = (secs(T0) - 60).to_string();
+    let minted = run_tool(
+        "python3",
+        &[
+            repo()
+                .join("tests/stacks/check_tokens.py")
+                .to_str()
+                .unwrap(),
+            "mint",
+            &old_secret,
+            "anon",
+            &iat,
+        ],
+        "",
+    );
+    assert!(minted.ok, "{}", minted.stderr);
+    let out = p
+        .keyctl(["token", "verify"])
+        .no_project()
+        .args(["--helm-values", p.file("values.yaml").to_str().unwrap()])
+        .args(["--k8s-secret", p.file("secret.yaml").to_str().unwrap()])
+        .arg(minted.stdout.trim())
+        .now(plus(T0, 300))
+        .any_status()
+        .run();
+    assert!(
+        out.stdout.contains("signed with the JWT_SECRET retired on"),
+        "{}",
+        out.stdout
     );
 }
 
@@ -518,4 +558,55 @@ fn doctor_finds_what_only_a_chart_project_gets_wrong() {
         .now(T0)
         .run();
     assert!(codes_of(&p, &args, T0).contains(&"inline_private_keys".to_owned()));
+}
+
+#[test]
+fn a_chart_project_rolls_back_a_switch_without_rejecting_a_token() {
+    let p = project(&[
+        ("ours/values.secretref.yaml", "values.yaml"),
+        ("ours/secret.data.yaml", "secret.yaml"),
+    ]);
+    let values = p.file("values.yaml").display().to_string();
+    let secret = p.file("secret.yaml").display().to_string();
+    let args = [
+        "--helm-values",
+        values.as_str(),
+        "--k8s-secret",
+        secret.as_str(),
+    ];
+    let before = check(&values, &secret, T0, &[]);
+    let mut tokens = vec![(
+        "a session before step 1".to_owned(),
+        before["issued"].as_str().unwrap().to_owned(),
+    )];
+    for (now, sub) in [
+        (T0.to_owned(), None),
+        (plus(T0, 21), None),
+        (plus(T0, 25), Some("rollback")),
+    ] {
+        let mut cmd = p.keyctl(["migrate"]).no_project();
+        if let Some(sub) = sub {
+            cmd = cmd.arg(sub);
+        }
+        let out = cmd.arg("--yes").args(args).now(&now).any_status().run();
+        assert_eq!(out.code, Some(0), "{now}: {}", out.stderr);
+        let look = check(&values, &secret, &now, &[]);
+        tokens.push((
+            format!("a session at {now}"),
+            look["issued"].as_str().unwrap().to_owned(),
+        ));
+        for k in look["api_keys"].as_array().unwrap() {
+            tokens.push(("an API key".into(), k.as_str().unwrap().to_owned()));
+        }
+        let verdict = check(&values, &secret, &now, &tokens);
+        assert_eq!(verdict["failures"], json!([]), "{now}");
+    }
+    let status = p
+        .keyctl(["migrate", "status", "--json"])
+        .no_project()
+        .args(args)
+        .now(plus(T0, 26))
+        .run()
+        .json();
+    assert_eq!(status["phase"], "dual-verify");
 }
