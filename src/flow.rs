@@ -258,6 +258,10 @@ fn look(
                 signer,
             }))
         }
+        Err(e) => Err(match project.helm() {
+            Some(helm) => spoken(helm, e),
+            None => e,
+        }),
         other => other,
     };
     let decision = match decision {
@@ -289,6 +293,37 @@ fn look(
             Ok(None)
         }
         Decision::Apply(plan) => onto_files(project, plan).map(Some),
+    }
+}
+
+/// A refusal about a chart project in its own words (`helm::Model::speak`): places and
+/// reasons name the values file and the Secret, not the rendering.
+fn spoken(helm: &crate::helm::Model, e: Error) -> Error {
+    match e {
+        Error::Refused(Refusal::Precondition { place, reason }) => {
+            Error::Refused(Refusal::Precondition {
+                place: helm.speak(&place),
+                reason: helm.speak(&reason),
+            })
+        }
+        Error::Refused(Refusal::ImageTooOld {
+            place,
+            service,
+            image,
+            need,
+            why,
+        }) => Error::Refused(Refusal::ImageTooOld {
+            place: helm.speak(&place),
+            service,
+            image,
+            need,
+            why,
+        }),
+        Error::BadInput { place, message } => Error::BadInput {
+            place: helm.speak(&place),
+            message: helm.speak(&message),
+        },
+        other => other,
     }
 }
 

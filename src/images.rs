@@ -24,6 +24,17 @@ const FLOORS: [(Role, [u64; 3], &str); 5] = [
     ),
 ];
 
+/// The floors for EdDSA (Ed25519) tokens, SPEC §7: below them a verifier that reads the
+/// JWKS still cannot check an `OKP` key. (Edge Functions never verify EdDSA: refused apart.)
+const EDDSA_FLOORS: [(Role, [u64; 3], &str); 2] = [
+    (
+        Role::Realtime,
+        [2, 125, 1],
+        "verifies EdDSA (Ed25519) tokens",
+    ),
+    (Role::Storage, [1, 22, 9], "verifies EdDSA (Ed25519) tokens"),
+];
+
 /// What the gate found about one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Finding {
@@ -113,12 +124,24 @@ fn version(tag: &str) -> Option<[u64; 3]> {
 /// Every service of the compose file whose image is older than its floor, or whose tag
 /// cannot be read. `latest` and an image without a tag count as new enough.
 pub(crate) fn check(compose: &Compose) -> Vec<Finding> {
+    check_against(compose, &FLOORS)
+}
+
+/// Every service whose image is older than the version that verifies EdDSA (SPEC §7).
+pub(crate) fn check_eddsa(compose: &Compose) -> Vec<Finding> {
+    check_against(compose, &EDDSA_FLOORS)
+        .into_iter()
+        .filter(|f| matches!(f, Finding::TooOld { .. }))
+        .collect()
+}
+
+fn check_against(compose: &Compose, floors: &[(Role, [u64; 3], &'static str)]) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in compose.services() {
         let (Some(role), Some(image)) = (s.role, s.image.as_deref()) else {
             continue;
         };
-        let Some((_, floor, why)) = FLOORS.iter().find(|(r, _, _)| *r == role) else {
+        let Some((_, floor, why)) = floors.iter().find(|(r, _, _)| *r == role) else {
             continue;
         };
         let Some(tag) = tag(image) else { continue };

@@ -220,6 +220,32 @@ fn eddsa_with_functions(
         .flatten()
         .find(|k| k.can_sign())
         .map(|k| k.material.alg());
+    let eddsa_in_set = keys
+        .into_iter()
+        .flatten()
+        .any(|k| k.material.alg() == Alg::EdDsa);
+    if eddsa_in_set {
+        for f in crate::images::check_eddsa(compose) {
+            if let crate::images::Finding::TooOld {
+                service,
+                image,
+                need,
+                why,
+                line,
+            } = f
+            {
+                r.push(
+                    Finding::error("image_too_old", compose_file.place(Some(line)))
+                        .service(&service)
+                        .says(
+                            format!("service {service} runs {image}; {need} or newer {why}, and the key sets hold an EdDSA key"),
+                            "this service rejects every token signed with the EdDSA key",
+                            format!("set the image of {service} to {need} or newer, or rotate to ES256 (keyctl rotate --alg ES256)"),
+                        ),
+                );
+            }
+        }
+    }
     if signer_alg == Some(Alg::EdDsa) && !compose.with_role(Role::Functions).is_empty() {
         r.push(
             Finding::warning("eddsa_functions", r.env_place("JWT_KEYS"))

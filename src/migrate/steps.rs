@@ -91,6 +91,28 @@ pub(super) fn publish<'p>(
                 ),
             ));
         }
+        if !m.allow_old_images
+            && let Some(crate::images::Finding::TooOld {
+                service,
+                image,
+                need,
+                why,
+                line,
+            }) = crate::images::check_eddsa(draft.compose())
+                .into_iter()
+                .next()
+        {
+            return Err(Refusal::ImageTooOld {
+                place: draft.compose_file.place(Some(line)),
+                service,
+                image,
+                need,
+                why: format!(
+                    "{why} (choose --alg ES256, verified by every version keyctl accepts)"
+                ),
+            }
+            .into());
+        }
         draft.warnings.push("EdDSA: supabase-js auth.getClaims() cannot verify Ed25519 tokens; ES256 is verified everywhere".into());
     }
     let signer_kid = current.kid.clone();

@@ -610,3 +610,33 @@ fn a_chart_project_rolls_back_a_switch_without_rejecting_a_token() {
         .json();
     assert_eq!(status["phase"], "dual-verify");
 }
+
+#[test]
+fn eddsa_is_refused_while_the_charts_realtime_cannot_verify_it() {
+    // The chart pins supabase/realtime v2.102.3; EdDSA needs v2.125.1 (SPEC §7).
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let values = p.file("values.yaml").display().to_string();
+    let out = p
+        .keyctl(["migrate", "--yes", "--alg", "EdDSA"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .any_status()
+        .run();
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("v2.125.1") && out.stderr.contains("values.yaml"),
+        "{}",
+        out.stderr
+    );
+    assert!(!p.file(".keyctl").exists());
+    let upgraded = p
+        .read("values.yaml")
+        .replace("tag: \"v2.102.3\"", "tag: \"v2.125.1\"");
+    p.write("values.yaml", &upgraded);
+    p.keyctl(["migrate", "--yes", "--alg", "EdDSA"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .run();
+}

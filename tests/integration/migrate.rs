@@ -568,6 +568,26 @@ fn eddsa_is_refused_with_edge_functions_and_restart_lists_verifiers_before_auth(
     }
 }
 
+#[test]
+fn eddsa_is_refused_while_realtime_or_storage_cannot_verify_it() {
+    // upstream-2026-02 pins supabase/realtime v2.78.15: EdDSA needs v2.125.1 (SPEC §7).
+    let p = Project::fixture("upstream-2026-02");
+    let before = p.read("docker-compose.yml");
+    p.migrate(T0)
+        .args(["--alg", "EdDSA", "--service-is", "functions=none"])
+        .status(3)
+        .stderr_has("v2.125.1")
+        .run();
+    assert_eq!(p.read("docker-compose.yml"), before);
+    p.write(
+        "docker-compose.yml",
+        before.replace("supabase/realtime:v2.78.15", "supabase/realtime:v2.125.1"),
+    );
+    p.migrate(T0)
+        .args(["--alg", "EdDSA", "--service-is", "functions=none"])
+        .run();
+}
+
 /// Golden diffs: for each fixture and step, exactly the intended lines change. The diffs are
 /// keyctl's own redacted plan output with the new kid replaced by `<kid>`; KEYCTL_BLESS=1
 /// rewrites them.
