@@ -52,6 +52,9 @@ pub(crate) struct ProjectArgs {
     /// Kubernetes: the chart reference for the printed `helm upgrade` (default: supabase/supabase).
     #[arg(long, value_name = "REF", requires = "helm_values")]
     pub chart: Option<String>,
+    /// Kubernetes: the chart version the release runs, for the printed `helm upgrade --version` (default: $CHART_VERSION in it).
+    #[arg(long, value_name = "VERSION", requires = "helm_values")]
+    pub chart_version: Option<String>,
 }
 
 fn parse_service(arg: &str) -> Result<(String, Option<Role>), String> {
@@ -74,6 +77,7 @@ impl ProjectArgs {
                 release: self.release.clone(),
                 namespace: self.namespace.clone(),
                 chart: self.chart.clone(),
+                chart_version: self.chart_version.clone(),
             }),
         }
     }

@@ -40,6 +40,8 @@ pub(crate) struct Locator {
     pub(crate) namespace: Option<String>,
     /// The chart reference for `helm upgrade` (`--chart`).
     pub(crate) chart: Option<String>,
+    /// The chart version the release runs (`--chart-version`).
+    pub(crate) chart_version: Option<String>,
 }
 
 /// Where one value lives.

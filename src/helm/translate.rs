@@ -245,10 +245,14 @@ pub(crate) fn restart_commands(model: &Model, changed: &[&Path], r: &Restarts) -
     }
     if changed.contains(&model.loc.values.as_path()) {
         let chart_ref = model.loc.chart.as_deref().unwrap_or("supabase/supabase");
+        let version = model
+            .loc
+            .chart_version
+            .as_deref()
+            .map_or_else(|| "\"$CHART_VERSION\"".to_owned(), shell);
         out.push(format!(
-            "helm upgrade {rel} {} --version {}{n} -f {}",
+            "helm upgrade {rel} {} --version {version}{n} -f {}",
             shell(chart_ref),
-            chart::CHART_VERSION,
             shell(&model.loc.values.display().to_string())
         ));
     }
@@ -315,12 +319,22 @@ pub(crate) fn rollout_notes(model: &Model, files: &[FileChange]) -> Vec<String> 
     else {
         return Vec::new();
     };
+    let mut notes = Vec::new();
+    if model.loc.chart_version.is_none()
+        && files
+            .iter()
+            .any(|f| f.changes() && f.path == model.loc.values)
+    {
+        notes.push(format!(
+            "CHART_VERSION is the version of the chart your release runs (helm list shows it; --chart-version prints it): upgrading to another chart version with the same values can change more than the keys. keyctl's wiring is chart {}'s; charts before 0.5.2 have no secret.apikey and would ignore these values",
+            chart::CHART_VERSION
+        ));
+    }
     let flips = ["JWT_KEYS", "JWT_JWKS"]
         .iter()
         .any(|v| model.apikey_on(v) != then.apikey_on(v));
     if flips {
-        vec!["this step switches the chart's JWKS wiring, so `helm upgrade` itself restarts auth, rest, realtime and storage at once (their pod templates change); that is safe at this step, since every key it adds only verifies, and the restarts below then find them current".into()]
-    } else {
-        Vec::new()
+        notes.push("this step switches the chart's JWKS wiring, so `helm upgrade` itself restarts auth, rest, realtime and storage at once (their pod templates change); that is safe at this step, since every key it adds only verifies, and the restarts below then find them current".into());
     }
+    notes
 }
