@@ -592,7 +592,7 @@ pub(crate) fn restart_command(
     format!("{prefix}{}", parts.join(" && "))
 }
 
-fn shell_word(s: &str) -> String {
+pub(crate) fn shell_word(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c))
     {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::chart::{self, Block};
 use super::{Home, Model, SecretFile};
-use crate::change::FileChange;
+use crate::change::{FileChange, shell_word as shell};
 use crate::compose::{Compose, YamlDoc};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
@@ -274,7 +274,11 @@ pub(crate) fn restart_commands(model: &Model, changed: &[&Path], r: &Restarts) -
     for group in groups.iter().filter(|g| !g.is_empty()) {
         let deployments: Vec<String> = group
             .iter()
-            .map(|c| format!("deployment/{}", name(c)))
+            .map(|c| {
+                let d = format!("deployment/{}", name(c));
+                // `$RELEASE` stays unquoted so the shell expands it.
+                if release.is_some() { shell(&d) } else { d }
+            })
             .collect();
         out.push(format!(
             "kubectl{n} rollout restart {}",
@@ -285,16 +289,6 @@ pub(crate) fn restart_commands(model: &Model, changed: &[&Path], r: &Restarts) -
         }
     }
     out
-}
-
-fn shell(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:$".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// What the operator must know about rolling `files` out: when the step switches the chart's

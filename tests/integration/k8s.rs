@@ -402,12 +402,7 @@ fn doctor_codes(edit: &dyn Fn(&str) -> String, now: &str) -> Vec<String> {
         .now(now)
         .any_status()
         .run();
-    out.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_owned())
-        .collect()
+    out.finding_codes()
 }
 
 fn set_line(text: &str, key: &str, value: &str) -> String {
@@ -460,19 +455,13 @@ fn doctor_on_a_values_file_finds_the_same_classes_of_problems_as_on_compose() {
 }
 
 fn codes_of(p: &Project, args: &[&str], now: &str) -> Vec<String> {
-    let out = p
-        .keyctl(["doctor", "--json"])
+    p.keyctl(["doctor", "--json"])
         .no_project()
         .args(args)
         .now(now)
         .any_status()
-        .run();
-    out.json()["findings"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{}", out.stdout))
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_owned())
-        .collect()
+        .run()
+        .finding_codes()
 }
 
 #[test]

@@ -438,12 +438,7 @@ fn doctor_codes(stack: &Stack, now: &str) -> Vec<String> {
         .now(now)
         .any_status()
         .run();
-    out.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_owned())
-        .collect()
+    out.finding_codes()
 }
 
 /// Codes that must never remain after a finished migration.

@@ -21,7 +21,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "stacks"))
-from check_tokens import Service, issue, lifetime  # noqa: E402  (the shared verifier model)
+from check_tokens import Service, failures, issue, lifetime  # noqa: E402  (the shared verifier model)
 
 
 def merge(base, over):
@@ -129,12 +129,7 @@ def main(argv):
         services.append(Service(svc, svc, env))
     auth = next(s for s in services if s.role == "auth")
     out = {"issued": issue(auth.env, now), "lifetime": lifetime(auth.env), "api_keys": chart.api_keys(),
-           "failures": [], "env": {s.name: s.env for s in services}}
-    for t in tokens:
-        for s in services:
-            why = s.verify(t["token"])
-            if why is not None:
-                out["failures"].append({"service": s.name, "kind": t["kind"], "reason": why})
+           "failures": failures(services, tokens), "env": {s.name: s.env for s in services}}
     print(json.dumps(out))
     return 0
 

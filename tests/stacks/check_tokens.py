@@ -159,6 +159,17 @@ class Service:
             return f"{type(ex).__name__}: {ex}"
 
 
+def failures(services, tokens):
+    """Every (service, token) that does not verify: [{"service", "kind", "reason"}]."""
+    out = []
+    for t in tokens:
+        for s in services:
+            why = s.verify(t["token"])
+            if why is not None:
+                out.append({"service": s.name, "kind": t["kind"], "reason": why})
+    return out
+
+
 def lifetime(auth):
     """How long the sessions Auth issues live: GOTRUE_JWT_EXP, else Auth's default hour."""
     try:
@@ -224,11 +235,7 @@ def main(argv):
     if auth is not None:
         out["issued"] = issue(auth, now)
         out["lifetime"] = lifetime(auth)
-    for t in tokens:
-        for s in services:
-            why = s.verify(t["token"])
-            if why is not None:
-                out["failures"].append({"service": s.name, "kind": t["kind"], "reason": why})
+    out["failures"] = failures(services, tokens)
     print(json.dumps(out))
     return 0
 

@@ -88,6 +88,17 @@ impl Output {
         })
     }
 
+    /// The `code` of every finding of `doctor --json`, in its order.
+    #[track_caller]
+    pub fn finding_codes(&self) -> Vec<String> {
+        self.json()["findings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no findings array:\n{}", self.stdout))
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// stdout then stderr, for checks that do not care which stream.
     pub fn text(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
