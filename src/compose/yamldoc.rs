@@ -95,6 +95,13 @@ impl YamlDoc {
         self.node(path).is_some()
     }
 
+    /// Whether `path` holds a sequence.
+    #[must_use]
+    pub fn is_seq(&self, path: &[&str]) -> bool {
+        self.node(path)
+            .is_some_and(|id| matches!(self.tree.nodes[id].kind, Kind::Seq))
+    }
+
     /// The line of the key at the end of `path` (or of the deepest key of it that exists).
     #[must_use]
     pub fn line(&self, path: &[&str]) -> Option<usize> {

@@ -22,6 +22,16 @@ impl Model {
     pub(crate) fn problems(&self, past_legacy: bool) -> Vec<Problem> {
         let mut out = Vec::new();
         let values = &self.loc.values;
+        if let Some(why) = self.chart_too_old() {
+            out.push(Problem {
+                error: true,
+                code: "chart_too_old",
+                place: values.display().to_string(),
+                message: why,
+                breaks: "keyctl migrate refuses to write: the chart would not hand the keys to any container".into(),
+                fix: "upgrade the chart to 0.5.2 or newer (0.7.2 is what keyctl's wiring was read from), then pass --chart-version".into(),
+            });
+        }
         if let Some(secret) = &self.secret {
             for v in &chart::VALUES {
                 if let Some(Home::Secret(key)) = self.home(v.var)

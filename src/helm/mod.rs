@@ -311,18 +311,35 @@ impl Model {
     /// keyctl reads. Entries set through `valueFrom` are left out (their value is not in
     /// the files).
     fn environment(&self, component: &str) -> Vec<(String, String)> {
-        if self.values.has(&["environment", component]) {
+        let path = ["environment", component];
+        let defaults = || -> Vec<(String, String)> {
+            chart::default_environment(component)
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        if !self.values.has(&path) {
+            return defaults();
+        }
+        if self.values.is_seq(&path) {
+            // A list (chart 0.7 and later): Helm replaces the chart's list with it.
             return self
                 .values
-                .items(&["environment", component])
+                .items(&path)
                 .into_iter()
                 .filter_map(|i| Some((i.get("name")?.to_owned(), i.get("value")?.to_owned())))
                 .collect();
         }
-        chart::default_environment(component)
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        // A map (charts before 0.7): Helm merges it into the chart's map, key by key.
+        let mut env = defaults();
+        for (k, v, _) in self.values.entries(&path) {
+            let Some(v) = v else { continue };
+            match env.iter_mut().find(|(e, _)| *e == k) {
+                Some(slot) => slot.1 = v,
+                None => env.push((k, v)),
+            }
+        }
+        env
     }
 
     fn enabled(&self, component: &str) -> bool {
@@ -438,6 +455,31 @@ impl Model {
             "{}#chart-{CHART_VERSION}",
             self.loc.values.display()
         ))
+    }
+
+    /// Why keyctl's values would not reach the containers, when it can tell: the chart
+    /// reads `secret.apikey` from 0.5.2 on. `--chart-version` below that, or a full copy of
+    /// an older chart's values (images, no `secret.apikey`) without `--chart-version`.
+    #[must_use]
+    pub(crate) fn chart_too_old(&self) -> Option<String> {
+        let parse = |v: &str| -> Option<[u64; 3]> {
+            let mut out = [0u64; 3];
+            let mut parts = v.trim_start_matches('v').split('.');
+            for slot in &mut out {
+                *slot = parts.next().unwrap_or("0").parse().ok()?;
+            }
+            Some(out)
+        };
+        match self.loc.chart_version.as_deref() {
+            Some(v) if parse(v).is_some_and(|v| v < [0, 5, 2]) => Some(format!(
+                "chart {v} has no secret.apikey (it arrived in chart 0.5.2): Auth would never get the new keys. Upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
+            )),
+            Some(_) => None,
+            None if self.values.has(&["image", "auth"]) && !self.values.has(&["secret", "apikey"]) => Some(
+                "this looks like the values of a chart older than 0.5.2 (image tags, but no secret.apikey block): such a chart ignores the values keyctl writes. Upgrade the chart first; if your release already runs 0.5.2 or newer, say so with --chart-version".into(),
+            ),
+            None => None,
+        }
     }
 
     /// The files a step may write: the values file and the Secret manifest.

@@ -629,3 +629,94 @@ fn eddsa_is_refused_while_the_charts_realtime_cannot_verify_it() {
         .now(T0)
         .run();
 }
+
+/// The chart's values without the `secret.apikey` block (and its comments), as the values of
+/// a chart before 0.5.2 look.
+fn without_apikey(text: &str) -> String {
+    let start = text
+        .find("  ## API key material for asymmetric auth support")
+        .unwrap();
+    let end = text.find("  ## PostgreSQL credentials").unwrap();
+    format!("{}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn a_chart_older_than_0_5_2_is_refused_before_anything_is_written() {
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let old = without_apikey(&p.read("values.yaml"));
+    p.write("values.yaml", &old);
+    let values = p.file("values.yaml").display().to_string();
+    let migrate = |extra: &[&str]| {
+        p.keyctl(["migrate", "--yes"])
+            .no_project()
+            .args(["--helm-values", &values])
+            .args(extra)
+            .now(T0)
+            .any_status()
+            .run()
+    };
+    for extra in [&[][..], &["--chart-version", "0.5.1"][..]] {
+        let out = migrate(extra);
+        assert_eq!(out.code, Some(3), "{extra:?}: {}", out.stderr);
+        assert!(out.stderr.contains("0.5.2"), "{}", out.stderr);
+        assert_eq!(p.read("values.yaml"), old);
+        assert!(!p.file(".keyctl").exists());
+    }
+    let codes = p
+        .keyctl(["doctor", "--json"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .any_status()
+        .run()
+        .finding_codes();
+    assert!(codes.contains(&"chart_too_old".to_owned()), "{codes:?}");
+    // Said to run a newer chart: the block is added where the chart reads it.
+    let out = migrate(&["--chart-version", "0.6.3"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let check = check(&values, "-", T0, &[]);
+    assert!(
+        check["env"]["auth"]["GOTRUE_JWT_KEYS"]
+            .as_str()
+            .is_some_and(|k| k.contains("\"kid\"")),
+        "{check}"
+    );
+}
+
+#[test]
+fn environment_maps_of_charts_before_0_7_merge_into_the_charts_defaults() {
+    // Before 0.7 `environment.<svc>` was a map, which Helm merges key by key: a map that sets
+    // only GOTRUE_JWT_EXP keeps the chart's other entries, and its value sets the wait.
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let text = p.read("values.yaml");
+    let start = text
+        .find("\n  auth:\n    - name: API_EXTERNAL_URL")
+        .unwrap()
+        + 1;
+    let end = start + text[start..].find("\n  rest:\n").unwrap() + 1;
+    let mapped = format!(
+        "{}  auth:\n    GOTRUE_JWT_EXP: \"7200\"\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    p.write("values.yaml", &mapped);
+    let values = p.file("values.yaml").display().to_string();
+    let step = |now: &str, extra: &[&str]| {
+        p.keyctl(["migrate", "--yes"])
+            .no_project()
+            .args(["--helm-values", &values])
+            .args(extra)
+            .now(now)
+            .any_status()
+            .run()
+    };
+    assert_eq!(step(T0, &[]).code, Some(0));
+    assert_eq!(step(&plus(T0, 21), &[]).code, Some(0));
+    // One hour and 20 minutes after the switch would do for GOTRUE_JWT_EXP=3600, not 7200.
+    let early = step(&plus(T0, 21 + 81), &["--remint-api-keys"]);
+    assert_eq!(early.code, Some(3), "{}", early.stderr);
+    assert_eq!(
+        step(&plus(T0, 21 + 141), &["--remint-api-keys"]).code,
+        Some(0)
+    );
+}

@@ -103,7 +103,10 @@ class Chart:
                 e["JWT_JWKS"] = A("jwtJwks")
         elif svc == "functions":
             e["JWT_SECRET"] = J("secret")
-        for item in (self.values.get("environment") or {}).get(svc) or []:
+        entries = (self.values.get("environment") or {}).get(svc) or []
+        if isinstance(entries, dict):  # charts before 0.7: a map of variables
+            entries = [{"name": k, "value": v} for k, v in entries.items()]
+        for item in entries:
             if "value" in item:
                 e[item["name"]] = text(item["value"])
         if svc == "realtime" and e.get("SEED_SELF_HOST") != "true":
