@@ -232,9 +232,9 @@ pub(crate) fn default_image(component: &str) -> Option<(&'static str, &'static s
     })
 }
 
-/// The entries of the chart's default `environment.<component>` list keyctl reads, for
-/// values files that leave the list out (Helm replaces a list as a whole: a file that sets
-/// it has only its own entries).
+/// The entries of the chart's default `environment.<component>` keyctl reads (the same in
+/// every chart from 0.5.1 to 0.7.2), for values files that leave them out: a list (0.7.1 on)
+/// is replaced as a whole by a file that sets it, a map (before) is merged key by key.
 #[must_use]
 pub(crate) fn default_environment(component: &str) -> &'static [(&'static str, &'static str)] {
     match component {

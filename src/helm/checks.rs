@@ -29,7 +29,7 @@ impl Model {
                 place: values.display().to_string(),
                 message: why,
                 breaks: "keyctl migrate refuses to write: the chart would not hand the keys to any container".into(),
-                fix: "upgrade the chart to 0.5.2 or newer (0.7.2 is what keyctl's wiring was read from), then pass --chart-version".into(),
+                fix: "upgrade the chart to 0.5.3 or newer (0.7.2 is what keyctl's wiring was read from), then pass --chart-version".into(),
             });
         }
         if let Some(secret) = &self.secret {

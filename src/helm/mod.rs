@@ -322,7 +322,7 @@ impl Model {
             return defaults();
         }
         if self.values.is_seq(&path) {
-            // A list (chart 0.7 and later): Helm replaces the chart's list with it.
+            // A list (chart 0.7.1 and later): Helm replaces the chart's list with it.
             return self
                 .values
                 .items(&path)
@@ -330,7 +330,7 @@ impl Model {
                 .filter_map(|i| Some((i.get("name")?.to_owned(), i.get("value")?.to_owned())))
                 .collect();
         }
-        // A map (charts before 0.7): Helm merges it into the chart's map, key by key.
+        // A map (charts before 0.7.1): Helm merges it into the chart's map, key by key.
         let mut env = defaults();
         for (k, v, _) in self.values.entries(&path) {
             let Some(v) = v else { continue };
@@ -435,8 +435,18 @@ impl Model {
                     put(wire.env, format!("${{{}}}", wire.var));
                 }
             }
+            // A list (0.7.1 on) is rendered after the chart's variables, so a user's entry of
+            // the same name wins; a map (before) is rendered before them, so the chart's wins.
+            let list = self.values.is_seq(&["environment", component]);
+            let wired: Vec<&str> = chart::WIRES
+                .iter()
+                .filter(|w| w.component == component)
+                .map(|w| w.env)
+                .collect();
             for (k, v) in self.environment(component) {
-                put(&k, v.replace('$', "$$"));
+                if list || !wired.contains(&k.as_str()) {
+                    put(&k, v.replace('$', "$$"));
+                }
             }
             if !env.is_empty() {
                 out.push_str("    environment:\n");
@@ -471,12 +481,15 @@ impl Model {
             Some(out)
         };
         match self.loc.chart_version.as_deref() {
-            Some(v) if parse(v).is_some_and(|v| v < [0, 5, 2]) => Some(format!(
-                "chart {v} has no secret.apikey (it arrived in chart 0.5.2): Auth would never get the new keys. Upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
+            Some(v) if parse(v).is_some_and(|v| v < [0, 5, 3]) => Some(format!(
+                "chart {v} cannot take the keys keyctl writes (secret.apikey arrived in 0.5.2, under other key names; keyctl reads the chart from 0.5.3 on): upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
             )),
             Some(_) => None,
+            None if self.values.has(&["secret", "apikey", "supabasePublishableKey"]) => Some(
+                "secret.apikey.supabasePublishableKey is chart 0.5.2's name (0.5.3 renamed it publishableKey): keyctl reads the chart from 0.5.3 on. Upgrade the chart first, then pass --chart-version".into(),
+            ),
             None if self.values.has(&["image", "auth"]) && !self.values.has(&["secret", "apikey"]) => Some(
-                "this looks like the values of a chart older than 0.5.2 (image tags, but no secret.apikey block): such a chart ignores the values keyctl writes. Upgrade the chart first; if your release already runs 0.5.2 or newer, say so with --chart-version".into(),
+                "this looks like the values of a chart older than 0.5.2 (image tags, but no secret.apikey block): such a chart ignores the values keyctl writes. Upgrade the chart first; if your release already runs 0.5.3 or newer, say so with --chart-version".into(),
             ),
             None => None,
         }

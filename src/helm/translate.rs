@@ -326,7 +326,7 @@ pub(crate) fn rollout_notes(model: &Model, files: &[FileChange]) -> Vec<String> 
             .any(|f| f.changes() && f.path == model.loc.values)
     {
         notes.push(format!(
-            "CHART_VERSION is the version of the chart your release runs (helm list shows it; --chart-version prints it): upgrading to another chart version with the same values can change more than the keys. keyctl's wiring is chart {}'s; charts before 0.5.2 have no secret.apikey and would ignore these values",
+            "CHART_VERSION is the version of the chart your release runs (helm list shows it; --chart-version prints it): upgrading to another chart version with the same values can change more than the keys. keyctl's wiring is chart {}'s (the same from 0.5.3 on); charts before 0.5.2 have no secret.apikey and would ignore these values",
             chart::CHART_VERSION
         ));
     }

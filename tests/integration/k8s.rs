@@ -720,3 +720,34 @@ fn environment_maps_of_charts_before_0_7_merge_into_the_charts_defaults() {
         Some(0)
     );
 }
+
+#[test]
+fn in_an_environment_map_the_charts_own_variable_wins() {
+    // Before 0.7.1 a user's map entry is rendered before the chart's variable of the same
+    // name, so the chart's wins: a map that sets PGRST_JWT_SECRET changes nothing.
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let text = p.read("values.yaml");
+    let start = text.find("\n  rest:\n    - name:").unwrap() + 1;
+    let rest_end = start + text[start..].find("\n  storage:\n").unwrap() + 1;
+    let mapped = format!(
+        "{}  rest:\n    PGRST_JWT_SECRET: \"not-the-secret\"\n{}",
+        &text[..start],
+        &text[rest_end..]
+    );
+    p.write("values.yaml", &mapped);
+    let values = p.file("values.yaml").display().to_string();
+    let codes = p
+        .keyctl(["doctor", "--json"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .any_status()
+        .run()
+        .finding_codes();
+    assert!(
+        !codes
+            .iter()
+            .any(|c| c == "split_secret" || c == "api_key_rejected"),
+        "{codes:?}"
+    );
+}
