@@ -27,8 +27,20 @@ pub(crate) struct FileChange {
     pub before: String,
     /// What it will hold.
     pub after: String,
-    /// A `.env` (values are redacted in diffs).
-    pub is_env: bool,
+    /// How its lines are redacted in diffs.
+    pub redaction: Redaction,
+}
+
+/// How a changed file's lines are shown in a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redaction {
+    /// A `.env`: secret values (by name or content) described, not shown.
+    Env,
+    /// A compose file or Kong's YAML: JWT-shaped words and secret-looking values hidden.
+    Yaml,
+    /// A file that holds nothing but key material (a Helm values file's `secret:` block, a
+    /// Secret manifest): every value hidden but a few structural ones.
+    Values,
 }
 
 impl std::fmt::Debug for FileChange {
@@ -186,6 +198,58 @@ pub(crate) fn redact_yaml_line(line: &str) -> String {
     line
 }
 
+/// Keys whose values are names, never key material: shown in a [`Redaction::Values`] diff.
+const STRUCTURAL_KEYS: [&str; 10] = [
+    "apiVersion",
+    "kind",
+    "name",
+    "namespace",
+    "type",
+    "secretRef",
+    "enabled",
+    "repository",
+    "tag",
+    "fullnameOverride",
+];
+
+/// A line of a file of key material with its value hidden: `key: <redacted, N characters>`
+/// (quoted keys, keys with `-` or `.` too), except the structural keys; a line that is not
+/// `key: value` (a block scalar's text, a list item) is hidden whole.
+#[must_use]
+pub(crate) fn redact_values_line(line: &str) -> String {
+    let trimmed = line.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---" {
+        return line.to_owned();
+    }
+    let indent = &line[..line.len() - trimmed.len()];
+    let key_end = match trimmed.chars().next() {
+        Some(q @ ('"' | '\'')) => trimmed[1..].find(q).map(|i| i + 2),
+        _ => trimmed.find(':'),
+    };
+    let Some(key_end) = key_end else {
+        return format!("{indent}<redacted line>");
+    };
+    let (key, rest) = trimmed.split_at(key_end);
+    let Some(value) = rest.strip_prefix(':') else {
+        return format!("{indent}<redacted line>");
+    };
+    let value = value.trim();
+    let bare_key = key.trim_matches(|c| c == '"' || c == '\'');
+    if value.is_empty()
+        || value == "\"\""
+        || value == "''"
+        || value.starts_with('#')
+        || STRUCTURAL_KEYS.contains(&bare_key)
+    {
+        return line.to_owned();
+    }
+    let v = value.trim_matches(|c| c == '"' || c == '\'');
+    format!(
+        "{indent}{key}: <redacted, {} characters>",
+        v.chars().count()
+    )
+}
+
 /// A line with every JWT-shaped word (an API key in Kong's declarative file) replaced by
 /// `<redacted JWT>`.
 #[must_use]
@@ -229,10 +293,10 @@ pub(crate) fn diff(changes: &[FileChange]) -> String {
                     ChangeTag::Equal => ' ',
                 };
                 let text = change.value().trim_end_matches(['\n', '\r']);
-                let shown = if c.is_env {
-                    redact_env_line(text)
-                } else {
-                    redact_yaml_line(text)
+                let shown = match c.redaction {
+                    Redaction::Env => redact_env_line(text),
+                    Redaction::Yaml => redact_yaml_line(text),
+                    Redaction::Values => redact_values_line(text),
                 };
                 out.push_str(&format!("{sign}{shown}\n"));
             }
@@ -630,6 +694,30 @@ pub(crate) fn validate_env(after: &EnvFile, secret: Option<&str>) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_lines_hide_every_value_but_structural_ones() {
+        assert_eq!(
+            redact_values_line("  jwt-secret: abc123"),
+            "  jwt-secret: <redacted, 6 characters>"
+        );
+        assert_eq!(
+            redact_values_line("  \"secret\": 'x y'"),
+            "  \"secret\": <redacted, 3 characters>"
+        );
+        assert_eq!(
+            redact_values_line("    secretRef: supabase-jwt"),
+            "    secretRef: supabase-jwt"
+        );
+        assert_eq!(redact_values_line("  name: s"), "  name: s");
+        assert_eq!(redact_values_line("    jwtKeys: \"\""), "    jwtKeys: \"\"");
+        assert_eq!(
+            redact_values_line("      old secret text"),
+            "      <redacted line>"
+        );
+        assert_eq!(redact_values_line("  apikey:"), "  apikey:");
+        assert_eq!(redact_values_line("  # comment: kept"), "  # comment: kept");
+    }
 
     #[test]
     fn redaction_goes_by_content_too() {

@@ -207,7 +207,7 @@ fn finish(
         now,
     )?;
     if private {
-        fsio::set_mode(&project.env_path, 0o600)?;
+        fsio::set_mode(project.keys_file(), 0o600)?;
         ui::note("mode set to 600");
     }
     if mode.json {
@@ -339,12 +339,26 @@ fn onto_files(project: &Project, mut plan: Box<Plan>) -> Result<Box<Plan>> {
         plan.warnings.iter_mut().for_each(speak);
         plan.afterwards.iter_mut().for_each(speak);
         plan.next.iter_mut().for_each(speak);
+        if helm.home("JWT_SECRET")
+            == Some(&crate::helm::Home::Inline(
+                crate::helm::Block::Jwt,
+                "secret",
+            ))
+        {
+            for a in &mut plan.afterwards {
+                *a = a.replace(
+                    "the old secret stays only in keyctl's backup",
+                    "the old secret stays in keyctl's backup and in Helm's release history (helm history; each revision keeps its values)",
+                );
+            }
+        }
         let inline = helm.home("JWT_KEYS")
             == Some(&crate::helm::Home::Inline(
                 crate::helm::Block::Apikey,
                 "jwtKeys",
             ));
         if inline
+            && !helm.apikey_moves()
             && plan
                 .files
                 .iter()
@@ -383,13 +397,13 @@ fn show(project: &Project, plan: &Plan, json: bool) {
     if project.facts.env_in_git {
         ui::warn(&format!(
             "{} is tracked by git: the private keys keyctl writes would be committed; add it to .gitignore and run git rm --cached on it",
-            project.env_path.display()
+            project.keys_file().display()
         ));
     }
     if let Some(mode) = readable_mode(project) {
         ui::warn(&format!(
             "{} is readable by group or others (mode {mode:o}) and will hold private keys: chmod 600 it",
-            project.env_path.display()
+            project.keys_file().display()
         ));
     }
 }
@@ -404,7 +418,10 @@ fn ask_private_mode(project: &Project, mode: Mode) -> bool {
     readable_mode(project).is_some()
         && !mode.yes
         && ui::interactive()
-        && ui::confirm("Make the .env readable by its owner only (mode 600) too?") == Some(true)
+        && ui::confirm(&format!(
+            "Make {} readable by its owner only (mode 600) too?",
+            project.keys_file().display()
+        )) == Some(true)
 }
 
 /// What was done, as JSON: the step, the files written, the backup, the services to restart

@@ -131,7 +131,7 @@ impl Planner for Restore {
                 path: project.env_path.clone(),
                 before,
                 after,
-                is_env: true,
+                redaction: crate::change::Redaction::Env,
             }],
             state: next_state,
             restart,

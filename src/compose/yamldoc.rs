@@ -177,7 +177,7 @@ impl YamlDoc {
     /// edit would change anything else.
     pub fn set(&self, path: &[&str], value: &str) -> Result<String, ComposeError> {
         let dotted = path.join(".");
-        let (found, depth) = self.deepest(path);
+        let (found, depth, key) = self.deepest(path);
         let node = &self.tree.nodes[found];
         let text = if depth == path.len() {
             let Kind::Scalar { style, .. } = &node.kind else {
@@ -186,14 +186,39 @@ impl YamlDoc {
                     format!("{dotted} is not a single value; keyctl only writes a string there"),
                 ));
             };
-            let rendered = render_scalar(value, *style);
-            let before = &self.text[..node.start];
-            let space = if node.start == node.end && before.ends_with(':') {
-                " "
-            } else {
-                ""
+            // Where the value's text starts: a bare `key:` has none (insert after the colon),
+            // a block scalar starts at its `|` or `>` header.
+            let after_colon = key.and_then(|k| {
+                let end = self.tree.nodes[k].end;
+                let rest = &self.text[end..];
+                let i = rest.find(':')?;
+                rest[..i].trim().is_empty().then_some(end + i + 1)
+            });
+            let (start, end, rendered) = match (style, after_colon) {
+                (ScalarStyle::Literal | ScalarStyle::Folded, Some(colon)) => {
+                    let header = self.text[colon..node.start.max(colon)]
+                        .find(['|', '>'])
+                        .map_or(node.start, |i| colon + i);
+                    (
+                        header,
+                        node.end.max(header),
+                        render_scalar(value, ScalarStyle::DoubleQuoted),
+                    )
+                }
+                // An empty value: nothing to replace, the new one goes right after the colon.
+                _ if node.start == node.end
+                    || self.text[node.start..node.end].trim().is_empty() =>
+                {
+                    let at = after_colon.unwrap_or(node.start);
+                    (
+                        at,
+                        at,
+                        format!(" {}", render_scalar(value, ScalarStyle::DoubleQuoted)),
+                    )
+                }
+                _ => (node.start, node.end, render_scalar(value, *style)),
             };
-            format!("{before}{space}{rendered}{}", &self.text[node.end..])
+            format!("{}{rendered}{}", &self.text[..start], &self.text[end..])
         } else {
             self.insert(found, &path[depth..], value, &dotted)?
         };
@@ -203,15 +228,19 @@ impl YamlDoc {
 
     /// The deepest node along `path` that exists directly (no `<<` merges, aliases only at
     /// the end), and how many keys of `path` it took.
-    fn deepest(&self, path: &[&str]) -> (NodeId, usize) {
+    fn deepest(&self, path: &[&str]) -> (NodeId, usize, Option<NodeId>) {
         let mut id = self.tree.root;
+        let mut last_key = None;
         for (i, key) in path.iter().enumerate() {
             match self.tree.get(id, key) {
-                Some((_, v)) => id = v,
-                None => return (id, i),
+                Some((k, v)) => {
+                    id = v;
+                    last_key = Some(k);
+                }
+                None => return (id, i, None),
             }
         }
-        (id, path.len())
+        (id, path.len(), last_key)
     }
 
     fn insert(
@@ -374,6 +403,33 @@ mod tests {
         assert!(t.contains("    secretRefKey:\n      jwtKeys: \"JWT_KEYS\"\n"));
         let t = d.set(&["other", "x"], "1").unwrap();
         assert!(t.ends_with("other:\n  x: \"1\"\n"));
+    }
+
+    #[test]
+    fn writes_over_a_bare_key_and_a_block_scalar() {
+        let d = YamlDoc::parse("a:\n  k:\n  b: x\n").unwrap();
+        let t = d.set(&["a", "k"], "v").unwrap();
+        assert_eq!(t, "a:\n  k: \"v\"\n  b: x\n");
+        let d = YamlDoc::parse("a:\n  k: # note\n  b: x\n").unwrap();
+        let t = d.set(&["a", "k"], "v").unwrap();
+        assert_eq!(
+            YamlDoc::parse(&t).unwrap().scalar(&["a", "k"]).unwrap().0,
+            "v"
+        );
+        assert!(t.contains("# note"));
+        let d = YamlDoc::parse("a:\n  k: |\n    old\n    text\n  b: x\n").unwrap();
+        let t = d.set(&["a", "k"], "new").unwrap();
+        assert_eq!(t, "a:\n  k: \"new\"\n  b: x\n");
+        let d = YamlDoc::parse("a:\n  k: >-\n    old\n\n  b: x\n").unwrap();
+        let t = d.set(&["a", "k"], "new").unwrap();
+        assert_eq!(
+            YamlDoc::parse(&t).unwrap().scalar(&["a", "b"]).unwrap().0,
+            "x"
+        );
+        assert_eq!(
+            YamlDoc::parse(&t).unwrap().scalar(&["a", "k"]).unwrap().0,
+            "new"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(super) fn secrets(r: &mut Report<'_>) {
         };
         r.push(Finding::error("demo_secret", r.env_place(&var)).variable(&var).says(format!("{var} (the HS256 secret Auth uses) is still the public demo value from upstream's .env.example"), "anyone can mint a service_role token for this project", fix));
     }
-    let env_file = project.env_path.display().to_string();
+    let env_file = project.keys_file().display().to_string();
     if let Some(mode) = project
         .facts
         .env_mode

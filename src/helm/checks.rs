@@ -16,7 +16,58 @@ pub(crate) struct Problem {
     pub(crate) fix: String,
 }
 
+/// Variables besides the chart's wires whose value decides what keyctl plans.
+const DECISIVE: [&str; 5] = [
+    "GOTRUE_JWT_EXP",
+    "SEED_SELF_HOST",
+    "VERIFY_JWT",
+    "GOTRUE_JWT_VALID_METHODS",
+    "GOTRUE_JWT_VALIDMETHODS",
+];
+
 impl Model {
+    /// Entries of `environment.<component>` (list form) set with `valueFrom` whose value
+    /// keyctl cannot see but needs: a variable the chart wires (the entry overrides it) or one
+    /// that decides the plan. `(component, variable, line)`.
+    #[must_use]
+    pub(crate) fn unseen_inputs(&self) -> Vec<(&'static str, String, usize)> {
+        let mut out = Vec::new();
+        for component in chart::COMPONENTS {
+            let path = ["environment", component];
+            if !self.values.is_seq(&path) {
+                continue;
+            }
+            for item in self.values.items(&path) {
+                let Some(name) = item.get("name") else {
+                    continue;
+                };
+                let wired = chart::WIRES
+                    .iter()
+                    .any(|w| w.component == component && w.env == name);
+                if item.has("valueFrom") && (wired || DECISIVE.contains(&name)) {
+                    out.push((component, name.to_owned(), item.line));
+                }
+            }
+        }
+        out
+    }
+
+    /// `refuse` for a step while [`Model::unseen_inputs`] has any.
+    ///
+    /// # Errors
+    /// The first unseen input (exit 3).
+    pub(crate) fn refuse_unseen(&self) -> crate::error::Result<()> {
+        match self.unseen_inputs().first() {
+            Some((component, name, line)) => Err(crate::error::Error::precondition(
+                at(&self.loc.values, Some(*line)),
+                format!(
+                    "environment.{component} sets {name} with valueFrom: keyctl cannot see that value, and it decides what {component} gets; write it with value (or remove it) so keyctl can check the step"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The chart problems of this project; `past_legacy`: asymmetric keys are in the sets.
     #[must_use]
     pub(crate) fn problems(&self, past_legacy: bool) -> Vec<Problem> {
@@ -111,6 +162,29 @@ impl Model {
                 breaks: "helm keeps the values of every release revision in the cluster (Secrets sh.helm.release.v1.*): a revoked key stays readable there".into(),
                 fix: "keep them in a Secret of your own: secret.apikey.secretRef, and run keyctl with --k8s-secret".into(),
             });
+        }
+        for (component, name, line) in self.unseen_inputs() {
+            out.push(Problem {
+                error: true,
+                code: "value_from_unseen",
+                place: at(values, Some(line)),
+                message: format!("environment.{component} sets {name} with valueFrom, whose value keyctl cannot see"),
+                breaks: format!("it overrides what the chart gives {component}: keyctl's checks and steps would reason about a value the container does not get"),
+                fix: "set it with value, or remove it and let the chart wire it".into(),
+            });
+        }
+        for component in ["auth", "rest", "realtime", "storage"] {
+            let path = ["deployment", component, "envFrom"];
+            if self.values.is_seq(&path) && !self.values.items(&path).is_empty() {
+                out.push(Problem {
+                    error: false,
+                    code: "env_from_unseen",
+                    place: at(values, self.values.line(&path)),
+                    message: format!("deployment.{component}.envFrom loads variables keyctl cannot see"),
+                    breaks: format!("a key variable it sets that the chart does not (GOTRUE_JWT_KEYS before the migration, for one) reaches {component} unchecked"),
+                    fix: "make sure the referenced Secret or ConfigMap sets none of the JWT variables".into(),
+                });
+            }
         }
         if self.functions_verify() {
             out.push(Problem {

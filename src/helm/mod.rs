@@ -344,7 +344,7 @@ impl Model {
 
     fn enabled(&self, component: &str) -> bool {
         match self.values.scalar(&["deployment", component, "enabled"]) {
-            Some((v, _)) => v == "true",
+            Some((v, _)) => v.eq_ignore_ascii_case("true"),
             None => chart::enabled_by_default(component),
         }
     }
@@ -360,7 +360,9 @@ impl Model {
             .map(|(v, _)| v);
         match (repo, tag, chart::default_image(component)) {
             (Some(r), Some(t), _) => Some(format!("{r}:{t}")),
-            (Some(r), None, _) => Some(format!("{r}:")),
+            // Helm merges `image.<c>`: a repository alone keeps the chart's tag.
+            (Some(r), None, Some((_, dt))) => Some(format!("{r}:{dt}")),
+            (Some(r), None, None) => Some(format!("{r}:")),
             (None, t, Some((r, dt))) => Some(format!("{r}:{}", t.unwrap_or_else(|| dt.to_owned()))),
             (None, _, None) => None,
         }
@@ -376,7 +378,20 @@ impl Model {
                 .iter()
                 .rev()
                 .find(|(k, _)| k == "VERIFY_JWT")
-                .is_some_and(|(_, v)| v == "true")
+                .is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// The roles the rendering must not take from the images: with `VERIFY_JWT=false` the
+    /// functions gateway verifies nothing (the chart's main worker checks only when it is
+    /// true), so Edge Functions are shown as a service that only receives keys — restarted
+    /// when they change, never judged as a verifier.
+    #[must_use]
+    pub(crate) fn roles(&self) -> Vec<(String, Option<crate::compose::Role>)> {
+        if self.enabled("functions") && !self.functions_verify() {
+            vec![("functions".to_owned(), None)]
+        } else {
+            Vec::new()
+        }
     }
 
     /// The components keyctl shows as services, in restart order.
@@ -386,9 +401,6 @@ impl Model {
             .iter()
             .copied()
             .filter(|c| self.enabled(c))
-            // With VERIFY_JWT=false the functions gateway verifies nothing (the chart's main
-            // worker checks only when it is true): no token or key can fail there.
-            .filter(|c| *c != "functions" || self.functions_verify())
             .collect()
     }
 
@@ -403,6 +415,7 @@ impl Model {
                 continue;
             };
             let quoted = crate::envfile::quote_value(&value)
+                .or_else(|m| escaped(v.var, &value).ok_or(m))
                 .map_err(|m| Error::bad(self.place(v.var), m))?;
             out.push_str(&format!("{}={quoted}\n", v.var));
         }
@@ -502,6 +515,26 @@ impl Model {
         files.extend(self.secret.as_ref().map(|s| s.path.clone()));
         files
     }
+}
+
+/// `value` as a double-quoted `.env` value with escapes (a Secret value with a newline, as
+/// `echo … | base64` makes), when it reads back exactly; the rendering is never written.
+fn escaped(var: &str, value: &str) -> Option<String> {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    let back = crate::envfile::EnvFile::parse(&format!("{var}={out}\n")).ok()?;
+    (back.get(var) == Some(value)).then_some(out)
 }
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).

@@ -34,7 +34,14 @@ impl SecretFile {
             Some(l) => format!("{}:{l}", path.display()),
             None => path.display().to_string(),
         };
-        let doc = YamlDoc::parse(text).map_err(|e| Error::bad(at(e.line), e.message))?;
+        let doc = YamlDoc::parse(text).map_err(|e| {
+            let message = if e.message.contains("second YAML document") {
+                "holds more than one YAML document; give keyctl a file with the Secret alone (kubectl get secret NAME -o yaml > FILE)".to_owned()
+            } else {
+                e.message
+            };
+            Error::bad(at(e.line), message)
+        })?;
         let kind = doc.scalar(&["kind"]).map(|(k, _)| k);
         if kind.as_deref() != Some("Secret") {
             return Err(Error::bad(

@@ -32,6 +32,7 @@ pub(crate) fn translate(
             why,
         ));
     }
+    model.refuse_unseen()?;
     let before_env = model.env_text()?;
     let before_compose = model.compose_text();
     let mut after_env = before_env.clone();
@@ -100,6 +101,15 @@ pub(crate) fn translate(
         for v in chart::VALUES.iter().filter(|v| v.block == Block::Apikey) {
             let new = planned.get(v.var).unwrap_or_default().to_owned();
             secret = Some(set_secret(model, secret.as_deref(), v.var, &new)?);
+            // The inline copy would stay in every release revision: emptied.
+            let inline = ["secret", "apikey", v.key];
+            if model
+                .values
+                .scalar(&inline)
+                .is_some_and(|(v, _)| !v.is_empty())
+            {
+                values = set_value(model, &values, &inline, "")?;
+            }
             values = set_value(
                 model,
                 &values,
@@ -125,7 +135,7 @@ pub(crate) fn translate(
             path: model.loc.values.clone(),
             before: model.values.text().to_owned(),
             after: values,
-            is_env: false,
+            redaction: crate::change::Redaction::Values,
         });
     }
     if let (Some(s), Some(text)) = (&model.secret, secret)
@@ -135,7 +145,7 @@ pub(crate) fn translate(
             path: s.path.clone(),
             before: s.doc.text().to_owned(),
             after: text,
-            is_env: false,
+            redaction: crate::change::Redaction::Values,
         });
     }
     Ok(out)
@@ -330,11 +340,17 @@ pub(crate) fn rollout_notes(model: &Model, files: &[FileChange]) -> Vec<String> 
             chart::CHART_VERSION
         ));
     }
+    if files
+        .iter()
+        .any(|f| f.changes() && f.path == model.loc.values)
+    {
+        notes.push("give helm upgrade every other -f file and --set your release uses as well (helm get values shows them): with this file alone, everything else goes back to the chart's defaults".into());
+    }
     let flips = ["JWT_KEYS", "JWT_JWKS"]
         .iter()
         .any(|v| model.apikey_on(v) != then.apikey_on(v));
     if flips {
-        notes.push("this step switches the chart's JWKS wiring, so `helm upgrade` itself restarts auth, rest, realtime and storage at once (their pod templates change); that is safe at this step, since every key it adds only verifies, and the restarts below then find them current".into());
+        notes.push("this step switches the chart's JWKS wiring, so `helm upgrade` itself restarts the Deployments whose pod templates change (auth, rest, realtime and storage; kong and functions too when secret.apikey.secretRef is set) at once; that is safe at this step, since every key it adds only verifies, and the restarts below then find them current".into());
     }
     notes
 }

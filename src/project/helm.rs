@@ -25,8 +25,9 @@ impl Project {
         let env = EnvFile::parse(&model.env_text()?)
             .map_err(|e| Error::bad(env_path.display().to_string(), e.message))?;
         let rendered = model.rendered_path();
-        let doc = Compose::parse(&model.compose_text())
+        let mut doc = Compose::parse(&model.compose_text())
             .map_err(|e| Error::bad(rendered.display().to_string(), e.message))?;
+        doc.assign_roles(&model.roles());
         let paths = Paths::for_env(&env_path);
         let state = load_state(&paths, now);
         let retired = state

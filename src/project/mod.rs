@@ -196,6 +196,19 @@ impl Project {
         })
     }
 
+    /// The file that holds the private keys: the `.env`, or for a chart project the Secret
+    /// manifest when there is one, else the values file (file-mode and git checks are about it).
+    #[must_use]
+    pub fn keys_file(&self) -> &Path {
+        match &self.helm {
+            Some(h) => h
+                .secret
+                .as_ref()
+                .map_or(h.loc.values.as_path(), |s| s.path.as_path()),
+            None => &self.env_path,
+        }
+    }
+
     /// The chart project this is, if it is one.
     #[must_use]
     pub(crate) fn helm(&self) -> Option<&crate::helm::Model> {

@@ -77,6 +77,29 @@ fn only_key_lines_changed(name: &str, before: &str, after: &str) {
     assert!(added <= 12, "{name}: {added} lines added");
 }
 
+/// The secrets and private key parts the containers get (checker output `env`): what no
+/// output of keyctl may show.
+fn key_material(look: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for env in look["env"].as_object().unwrap().values() {
+        for (k, v) in env.as_object().unwrap() {
+            let v = v.as_str().unwrap_or_default();
+            if k.ends_with("JWT_SECRET") && v.len() >= 16 {
+                out.push(v.to_owned());
+            }
+            if k == "GOTRUE_JWT_KEYS"
+                && let Ok(Value::Array(keys)) = serde_json::from_str::<Value>(v)
+            {
+                out.extend(
+                    keys.iter()
+                        .filter_map(|k| k["d"].as_str().map(str::to_owned)),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Walks one chart project through the migration; `secret` is the manifest's name in the
 /// project, when the project has one.
 fn walk(p: &Project, name: &str, secret: Option<&str>) {
@@ -133,6 +156,24 @@ fn walk(p: &Project, name: &str, secret: Option<&str>) {
             "{name}: {label}: {}",
             out.stdout
         );
+        if label == "step 3" {
+            // Edge Functions hand the API keys to functions (VERIFY_JWT or not): restarted.
+            assert!(
+                out.stdout.contains("deployment/demo-supabase-functions"),
+                "{name}: {label}: {}",
+                out.stdout
+            );
+        }
+        // No key material in what keyctl said, before or after the step.
+        for material in key_material(&check(&values, &secret_arg, &now, &[]))
+            .iter()
+            .chain(&key_material(&first))
+        {
+            assert!(
+                !out.stdout.contains(material.as_str()) && !out.stderr.contains(material.as_str()),
+                "{name}: {label}: key material printed"
+            );
+        }
         let status = p
             .keyctl(["migrate", "status", "--json"])
             .no_project()
@@ -750,4 +791,149 @@ fn in_an_environment_map_the_charts_own_variable_wins() {
             .any(|c| c == "split_secret" || c == "api_key_rejected"),
         "{codes:?}"
     );
+}
+
+#[test]
+fn review_cases_odd_keys_empty_values_newlines_value_from_and_modes() {
+    // A Secret key with a dash and a value that ends with a newline (echo … | base64), a
+    // values file whose jwtKeys is a bare `jwtKeys:`: walked, nothing printed.
+    let p = project(&[
+        ("ours/values.secretref.yaml", "values.yaml"),
+        ("ours/secret.data.yaml", "secret.yaml"),
+    ]);
+    let values = p
+        .read("values.yaml")
+        .replace("      secret: JWT_SECRET", "      secret: jwt-secret")
+        .replace("    jwtKeys: \"\"", "    jwtKeys:");
+    p.write("values.yaml", &values);
+    let secret = p.read("secret.yaml");
+    let old = secret
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("JWT_SECRET: "))
+        .unwrap()
+        .to_owned();
+    p.write(
+        "secret.yaml",
+        secret.replace(&format!("JWT_SECRET: {old}"), &format!("jwt-secret: {old}")),
+    );
+    walk(&p, "odd keys", Some("secret.yaml"));
+
+    // The same secret with a trailing newline: the project loads and doctor reads it, and the
+    // migration refuses to build a key from it, writing nothing.
+    let p = project(&[
+        ("ours/values.secretref.yaml", "values.yaml"),
+        ("ours/secret.data.yaml", "secret.yaml"),
+    ]);
+    let plain = String::from_utf8(base64_decode(&old)).unwrap();
+    let with_newline = base64_encode(format!("{plain}\n").as_bytes());
+    let secret = secret.replace(
+        &format!("JWT_SECRET: {old}"),
+        &format!("JWT_SECRET: {with_newline}"),
+    );
+    p.write("secret.yaml", &secret);
+    let args = [
+        "--helm-values".to_owned(),
+        p.file("values.yaml").display().to_string(),
+        "--k8s-secret".to_owned(),
+        p.file("secret.yaml").display().to_string(),
+    ];
+    let doctor = p
+        .keyctl(["doctor", "--json"])
+        .no_project()
+        .args(&args)
+        .now(T0)
+        .any_status()
+        .run();
+    assert!(
+        doctor.code == Some(0) || doctor.code == Some(1),
+        "{}",
+        doctor.stderr
+    );
+    let out = p
+        .keyctl(["migrate", "--yes"])
+        .no_project()
+        .args(&args)
+        .now(T0)
+        .any_status()
+        .run();
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(p.read("secret.yaml"), secret);
+    assert!(!p.file(".keyctl").exists());
+
+    // valueFrom on a variable the chart wires: refused, named.
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let text = p.read("values.yaml").replace(
+        "    - name: GOTRUE_JWT_EXP\n      value: \"3600\"",
+        "    - name: GOTRUE_JWT_EXP\n      valueFrom:\n        configMapKeyRef: {name: auth, key: exp}",
+    );
+    p.write("values.yaml", &text);
+    let values = p.file("values.yaml").display().to_string();
+    let out = p
+        .keyctl(["migrate", "--yes"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .any_status()
+        .run();
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("GOTRUE_JWT_EXP") && out.stderr.contains("valueFrom"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.read("values.yaml"), text);
+
+    // The mode check is about the file that holds the keys: the Secret manifest.
+    let p = project(&[
+        ("ours/values.secretref.yaml", "values.yaml"),
+        ("ours/secret.stringdata.yaml", "secret.yaml"),
+    ]);
+    p.chmod("secret.yaml", 0o644);
+    let out = p
+        .keyctl(["doctor", "--json"])
+        .no_project()
+        .args(["--helm-values", p.file("values.yaml").to_str().unwrap()])
+        .args(["--k8s-secret", p.file("secret.yaml").to_str().unwrap()])
+        .now(T0)
+        .any_status()
+        .run();
+    let readable = out.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "env_readable")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        readable["place"].as_str().unwrap().ends_with("secret.yaml"),
+        "{readable}"
+    );
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let ran = run_tool(
+        "python3",
+        &[
+            "-c",
+            "import base64,sys; sys.stdout.buffer.write(base64.b64decode(sys.argv[1]))",
+            s,
+        ],
+        "",
+    );
+    assert!(ran.ok);
+    ran.stdout.into_bytes()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    let ran = run_tool(
+        "python3",
+        &[
+            "-c",
+            "import base64,sys; print(base64.b64encode(sys.argv[1].encode()).decode())",
+            std::str::from_utf8(b).unwrap(),
+        ],
+        "",
+    );
+    assert!(ran.ok);
+    ran.stdout.trim().to_owned()
 }
