@@ -446,6 +446,46 @@ pub(crate) const FINDINGS: &[(&str, &str, &str)] = &[
         "a service still resolves a secret keyctl retired",
     ),
     (
+        "chart_too_old",
+        "error",
+        "a Kubernetes chart older than 0.5.3 (or a full values copy without secret.apikey): the chart would ignore the keys keyctl writes",
+    ),
+    (
+        "secret_key_missing",
+        "error",
+        "a Kubernetes Secret lacks a key the chart references: the pods stop at CreateContainerConfigError",
+    ),
+    (
+        "secret_ref_key_unused",
+        "error",
+        "a chart's secretRefKey renames keys while its secretRef is unset",
+    ),
+    (
+        "seed_self_host_missing",
+        "error past legacy, warning before",
+        "a chart's environment.realtime lacks SEED_SELF_HOST: true, so realtime ignores the JWKS",
+    ),
+    (
+        "inline_private_keys",
+        "warning",
+        "private keys inline in a Helm values file, which every release revision keeps",
+    ),
+    (
+        "value_from_unseen",
+        "error",
+        "a chart's environment entry sets a key variable with valueFrom, which keyctl cannot see",
+    ),
+    (
+        "env_from_unseen",
+        "warning",
+        "a chart Deployment loads envFrom, which keyctl cannot see",
+    ),
+    (
+        "functions_without_jwks",
+        "error",
+        "a chart's Edge Functions verify JWTs (VERIFY_JWT=true) but the chart gives them no JWKS",
+    ),
+    (
         "secret_literal",
         "warning",
         "the secret is written literally in the compose file: the migration refuses to start",
