@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Project, T0, repo, run_tool};
 
-fn check(values: &str, secret: &str, now: &str, tokens: &[(String, String)]) -> Value {
+pub(crate) fn check(values: &str, secret: &str, now: &str, tokens: &[(String, String)]) -> Value {
     let tokens: Vec<Value> = tokens
         .iter()
         .map(|(k, t)| json!({"kind": k, "token": t}))
@@ -38,11 +38,11 @@ fn check(values: &str, secret: &str, now: &str, tokens: &[(String, String)]) -> 
     serde_json::from_str(&ran.stdout).unwrap()
 }
 
-fn plus(t: &str, mins: i64) -> String {
+pub(crate) fn plus(t: &str, mins: i64) -> String {
     (t.parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_mins(mins)).to_string()
 }
 
-fn secs(t: &str) -> i64 {
+pub(crate) fn secs(t: &str) -> i64 {
     t.parse::<jiff::Timestamp>().unwrap().as_second()
 }
 
@@ -102,7 +102,7 @@ fn key_material(look: &Value) -> Vec<String> {
 
 /// Walks one chart project through the migration; `secret` is the manifest's name in the
 /// project, when the project has one.
-fn walk(p: &Project, name: &str, secret: Option<&str>) {
+pub(crate) fn walk(p: &Project, name: &str, secret: Option<&str>) {
     let values = p.file("values.yaml").display().to_string();
     let manifest = secret.map(|s| p.file(s).display().to_string());
     let secret_arg = manifest.clone().unwrap_or_else(|| "-".into());
@@ -249,7 +249,7 @@ fn walk(p: &Project, name: &str, secret: Option<&str>) {
     }
 }
 
-fn project(files: &[(&str, &str)]) -> Project {
+pub(crate) fn project(files: &[(&str, &str)]) -> Project {
     let p = Project::new();
     for (from, to) in files {
         let text = std::fs::read_to_string(repo().join("tests/k8s").join(from)).unwrap();

@@ -20,6 +20,7 @@ mod install;
 mod interop;
 mod jwks;
 mod k8s;
+mod k8s_corpus;
 mod migrate;
 mod recipes;
 mod secrets;

@@ -208,7 +208,7 @@ struct Checked {
     failures: Vec<Value>,
 }
 
-fn fill(dir: &Path, pairs: &[(&str, &str)]) {
+pub(crate) fn fill(dir: &Path, pairs: &[(&str, &str)]) {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         if e.file_type().unwrap().is_dir() {
