@@ -171,7 +171,8 @@ fn looks_secret(value: &str) -> bool {
 /// the password of a URL.
 #[must_use]
 pub(crate) fn redact_yaml_line(line: &str) -> String {
-    let line = redact_tokens(line);
+    // The length said is the value's own, so the original line is split (a JWT would
+    // otherwise be counted as `<redacted JWT>`).
     let trimmed = line.trim_start();
     let item = trimmed.strip_prefix("- ").unwrap_or(trimmed);
     let split = item
@@ -190,12 +191,12 @@ pub(crate) fn redact_yaml_line(line: &str) -> String {
             let at = line.len() - value.len();
             return format!(
                 "{}<redacted, {} characters>",
-                &line[..at],
+                redact_tokens(&line[..at]),
                 v.chars().count()
             );
         }
     }
-    line
+    redact_tokens(line)
 }
 
 /// Keys whose values are names, never key material: shown in a [`Redaction::Values`] diff.

@@ -245,6 +245,9 @@ fn look(
     mode: Mode,
     now: Timestamp,
 ) -> Result<Option<Box<Plan>>> {
+    if let Some(helm) = project.helm() {
+        helm.refuse_writes()?;
+    }
     let decision = match planner.plan(project, now) {
         Err(Error::Refused(Refusal::NeedsConsent { vars, key, signer }))
             if project.helm().is_some() =>

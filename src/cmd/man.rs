@@ -486,6 +486,21 @@ pub(crate) const FINDINGS: &[(&str, &str, &str)] = &[
         "a chart's Edge Functions verify JWTs (VERIFY_JWT=true) but the chart gives them no JWKS",
     ),
     (
+        "values_nested",
+        "error",
+        "a Helm values file whose chart keys sit under an umbrella chart's key",
+    ),
+    (
+        "chart_version_unknown",
+        "warning",
+        "a Helm values file without secret.apikey and no --chart-version: keyctl cannot tell the chart takes the keys",
+    ),
+    (
+        "secret_manifest_missing",
+        "error",
+        "a chart's secretRef names a Secret keyctl was not given (--k8s-secret)",
+    ),
+    (
         "secret_literal",
         "warning",
         "the secret is written literally in the compose file: the migration refuses to start",

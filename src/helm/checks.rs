@@ -73,14 +73,24 @@ impl Model {
     pub(crate) fn problems(&self, past_legacy: bool) -> Vec<Problem> {
         let mut out = Vec::new();
         let values = &self.loc.values;
-        if let Some(why) = self.chart_too_old() {
+        for gate in self.chart_gates() {
+            out.push(Problem {
+                error: gate.error,
+                code: gate.code,
+                place: values.display().to_string(),
+                message: gate.message,
+                breaks: "keyctl migrate refuses to write until it knows the chart hands the keys to the containers".into(),
+                fix: "use a chart from 0.5.3 on (0.7.2 is what keyctl's wiring was read from) and pass --chart-version".into(),
+            });
+        }
+        for (place, why) in self.unreadable() {
             out.push(Problem {
                 error: true,
-                code: "chart_too_old",
-                place: values.display().to_string(),
+                code: "secret_manifest_missing",
+                place,
                 message: why,
-                breaks: "keyctl migrate refuses to write: the chart would not hand the keys to any container".into(),
-                fix: "upgrade the chart to 0.5.3 or newer (0.7.2 is what keyctl's wiring was read from), then pass --chart-version".into(),
+                breaks: "keyctl cannot see the keys the pods get from that Secret: the checks below run without them, and every step refuses".into(),
+                fix: "export the Secret (kubectl get secret NAME -o yaml > FILE) and pass it with --k8s-secret; with External Secrets, export the synced Secret".into(),
             });
         }
         if let Some(secret) = &self.secret {

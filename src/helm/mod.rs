@@ -53,6 +53,17 @@ pub(crate) enum Home {
     Secret(String),
 }
 
+/// Why keyctl cannot write a chart project's keys: a `doctor` finding and a refusal.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    /// The finding code.
+    pub(crate) code: &'static str,
+    /// An error (else a warning) in `doctor`; every step refuses either way.
+    pub(crate) error: bool,
+    /// What is wrong and what to do.
+    pub(crate) message: String,
+}
+
 /// A loaded chart project.
 #[derive(Debug, Clone)]
 pub(crate) struct Model {
@@ -67,6 +78,8 @@ pub(crate) struct Model {
     /// `secret.apikey` is inline today and moves to the Secret (with `secretRef`) the first
     /// time a step writes one of its values.
     apikey_moves: bool,
+    /// Blocks whose `secretRef` names a Secret keyctl was not given: their values are unknown.
+    unreadable: Vec<(Block, String, String)>,
 }
 
 /// The chart's default `secret.jwt` values (Supabase's public demo material,
@@ -123,6 +136,7 @@ impl Model {
         };
         let mut homes = Vec::new();
         let mut uses_secret = false;
+        let mut unreadable = Vec::new();
         for block in [Block::Jwt, Block::Apikey] {
             let Some((name, line)) = reference(block) else {
                 continue;
@@ -132,25 +146,25 @@ impl Model {
                 at(&loc.values, Some(line)),
                 block.name()
             );
+            // Without the right manifest the block's values are unknown: doctor says so, and
+            // every step refuses (`Model::unreadable`).
             match &secret {
-                None => {
-                    return Err(Error::precondition(
-                        place,
-                        format!(
-                            "names the Secret {name}; keyctl needs its manifest to read and write the keys: add --k8s-secret FILE"
-                        ),
-                    ));
-                }
-                Some(s) if s.name != name => {
-                    return Err(Error::precondition(
-                        place,
-                        format!(
-                            "names the Secret {name}, but {} is the Secret {}",
-                            s.path.display(),
-                            s.name
-                        ),
-                    ));
-                }
+                None => unreadable.push((
+                    block,
+                    place,
+                    format!(
+                        "names the Secret {name}; keyctl needs its manifest to read and write the keys: add --k8s-secret FILE (kubectl get secret {name} -o yaml > FILE)"
+                    ),
+                )),
+                Some(s) if s.name != name => unreadable.push((
+                    block,
+                    place,
+                    format!(
+                        "names the Secret {name}, but {} is the Secret {}",
+                        s.path.display(),
+                        s.name
+                    ),
+                )),
                 Some(_) => uses_secret = true,
             }
             for v in chart::VALUES.iter().filter(|v| v.block == block) {
@@ -162,7 +176,7 @@ impl Model {
                 homes.push((v.var, Home::Secret(key)));
             }
         }
-        if secret.is_some() && !uses_secret {
+        if secret.is_some() && !uses_secret && unreadable.is_empty() {
             return Err(Error::precondition(
                 at(&loc.values, None),
                 "sets no secret.jwt.secretRef or secret.apikey.secretRef, so the chart never reads the Secret given with --k8s-secret; set secretRef first (or leave out --k8s-secret)",
@@ -181,6 +195,7 @@ impl Model {
             secret,
             homes,
             apikey_moves,
+            unreadable,
         })
     }
 
@@ -188,6 +203,15 @@ impl Model {
     #[must_use]
     pub(crate) fn home(&self, var: &str) -> Option<&Home> {
         self.homes.iter().find(|(v, _)| *v == var).map(|(_, h)| h)
+    }
+
+    /// The `secretRef`s whose Secret keyctl cannot read: (place, why).
+    #[must_use]
+    pub(crate) fn unreadable(&self) -> Vec<(String, String)> {
+        self.unreadable
+            .iter()
+            .map(|(_, place, why)| (place.clone(), why.clone()))
+            .collect()
     }
 
     /// Whether `secret.apikey` moves into the Secret at the first write of one of its values.
@@ -200,6 +224,10 @@ impl Model {
     /// missing, which stops the pods that reference it).
     #[must_use]
     pub(crate) fn value(&self, var: &str) -> Option<String> {
+        let block = chart::VALUES.iter().find(|v| v.var == var)?.block;
+        if self.unreadable.iter().any(|(b, _, _)| *b == block) {
+            return None;
+        }
         match self.home(var)? {
             Home::Secret(key) => self.secret.as_ref()?.get(key).map(|(v, _)| v),
             Home::Inline(block, key) => match self.values.scalar(&["secret", block.name(), key]) {
@@ -480,32 +508,91 @@ impl Model {
         ))
     }
 
-    /// Why keyctl's values would not reach the containers, when it can tell: the chart
-    /// reads `secret.apikey` from 0.5.2 on. `--chart-version` below that, or a full copy of
-    /// an older chart's values (images, no `secret.apikey`) without `--chart-version`.
+    /// Why keyctl's values would not reach the containers, or why it cannot tell which chart
+    /// reads them: `--chart-version` before 0.5.3, chart 0.5.2's key names, values nested
+    /// under an umbrella chart's key, the layout of charts before 0.5.0, or — without
+    /// `--chart-version` — a file with no `secret.apikey` to show it is for 0.5.2 or later.
     #[must_use]
-    pub(crate) fn chart_too_old(&self) -> Option<String> {
-        let parse = |v: &str| -> Option<[u64; 3]> {
+    pub(crate) fn chart_gates(&self) -> Vec<Gate> {
+        let v = &self.values;
+        let mut out = Vec::new();
+        let too_old = |message: String| Gate {
+            code: "chart_too_old",
+            error: true,
+            message,
+        };
+        let parse = |text: &str| -> Option<[u64; 3]> {
             let mut out = [0u64; 3];
-            let mut parts = v.trim_start_matches('v').split('.');
+            let mut parts = text.trim_start_matches('v').split('.');
             for slot in &mut out {
                 *slot = parts.next().unwrap_or("0").parse().ok()?;
             }
             Some(out)
         };
-        match self.loc.chart_version.as_deref() {
-            Some(v) if parse(v).is_some_and(|v| v < [0, 5, 3]) => Some(format!(
-                "chart {v} cannot take the keys keyctl writes (secret.apikey arrived in 0.5.2, under other key names; keyctl reads the chart from 0.5.3 on): upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
-            )),
-            Some(_) => None,
-            None if self.values.has(&["secret", "apikey", "supabasePublishableKey"]) => Some(
-                "secret.apikey.supabasePublishableKey is chart 0.5.2's name (0.5.3 renamed it publishableKey): keyctl reads the chart from 0.5.3 on. Upgrade the chart first, then pass --chart-version".into(),
-            ),
-            None if self.values.has(&["image", "auth"]) && !self.values.has(&["secret", "apikey"]) => Some(
-                "this looks like the values of a chart older than 0.5.2 (image tags, but no secret.apikey block): such a chart ignores the values keyctl writes. Upgrade the chart first; if your release already runs 0.5.3 or newer, say so with --chart-version".into(),
-            ),
-            None => None,
+        if let Some(ver) = self.loc.chart_version.as_deref()
+            && parse(ver).is_some_and(|p| p < [0, 5, 3])
+        {
+            out.push(too_old(format!(
+                "chart {ver} cannot take the keys keyctl writes (secret.apikey arrived in 0.5.2, under other key names; keyctl reads the chart from 0.5.3 on): upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
+            )));
         }
+        if v.has(&["secret", "apikey", "supabasePublishableKey"]) {
+            out.push(too_old(
+                "secret.apikey.supabasePublishableKey is chart 0.5.2's name (0.5.3 renamed it publishableKey): keyctl reads the chart from 0.5.3 on. Upgrade the chart first, then pass --chart-version".into(),
+            ));
+        }
+        let chart_keys = ["secret", "image", "deployment", "environment"];
+        if !chart_keys.iter().any(|k| v.has(&[k])) {
+            let nested = v.entries(&[]).into_iter().map(|(k, _, _)| k).find(|k| {
+                v.has(&[k, "secret", "jwt"])
+                    || v.has(&[k, "image", "auth"])
+                    || v.has(&[k, "deployment", "auth"])
+            });
+            if let Some(key) = nested {
+                out.push(Gate {
+                    code: "values_nested",
+                    error: true,
+                    message: format!(
+                        "the chart's values are under {key}: (an umbrella chart's subchart values); keyctl reads a values file of the supabase chart itself: put those values in a file of their own (or pass the subchart's values file)"
+                    ),
+                });
+            }
+        }
+        let per_service = ["auth", "rest", "realtime", "storage"]
+            .iter()
+            .any(|c| v.has(&[c, "image"]) || v.has(&[c, "environment"]));
+        if per_service && !v.has(&["deployment"]) {
+            out.push(too_old(
+                "top-level auth:/rest:/realtime:/storage: blocks are the layout of charts before 0.5.0, which have no secret.apikey and ignore what keyctl writes: upgrade the chart (0.5.3 or newer) and its values first".into(),
+            ));
+        }
+        if out.is_empty() && self.loc.chart_version.is_none() && !v.has(&["secret", "apikey"]) {
+            out.push(Gate {
+                code: "chart_version_unknown",
+                error: false,
+                message: "the values file has no secret.apikey, so it does not show which chart it is for, and charts before 0.5.2 ignore what keyctl writes: say which chart your release runs with --chart-version (helm list shows it)".into(),
+            });
+        }
+        out
+    }
+
+    /// Refuses a step on a chart project keyctl cannot write safely: a `secretRef` whose
+    /// Secret it was not given, a chart it cannot tell takes the keys ([`Model::chart_gates`]),
+    /// a key variable set with `valueFrom`. Checked before planning.
+    ///
+    /// # Errors
+    /// The first reason (exit 3).
+    pub(crate) fn refuse_writes(&self) -> Result<()> {
+        if let Some((place, why)) = self.unreadable().into_iter().next() {
+            return Err(Error::precondition(place, why));
+        }
+        if let Some(gate) = self.chart_gates().into_iter().next() {
+            return Err(Error::precondition(
+                self.loc.values.display().to_string(),
+                gate.message,
+            ));
+        }
+        self.refuse_unseen()
     }
 
     /// The files a step may write: the values file and the Secret manifest.

@@ -26,13 +26,7 @@ pub(crate) fn translate(
     env: &Path,
     rendered: &Path,
 ) -> Result<Vec<FileChange>> {
-    if let Some(why) = model.chart_too_old() {
-        return Err(Error::precondition(
-            model.loc.values.display().to_string(),
-            why,
-        ));
-    }
-    model.refuse_unseen()?;
+    model.refuse_writes()?;
     let before_env = model.env_text()?;
     let before_compose = model.compose_text();
     let mut after_env = before_env.clone();

@@ -7,8 +7,9 @@
 //!
 //! A case's `expect.json` is the by-hand reading of its files (README there); `keyctl.expect`
 //! says what keyctl should do and `keyctl.args` what a user of that repository would pass
-//! (the chart version the repository pins). Behaviour that is wrong today is described in the
-//! case's `expect.json` (`known_gaps`) and is not asserted here.
+//! (the chart version the repository pins). Every refused case is also refused without those
+//! arguments (`doctor` names why). Gaps the corpus found and keyctl fixed are kept in each
+//! case's `expect.json` (`fixed_gaps`, `fixed_by`); `known_gaps` lists what is still open.
 
 use std::path::Path;
 
@@ -216,6 +217,59 @@ impl Case {
     }
 }
 
+impl Case {
+    /// Without the case's own arguments (`--chart-version`) keyctl still sees it cannot
+    /// write: `doctor` names why, and `migrate` refuses (exit 3) writing nothing.
+    fn refused_without_args(&self) {
+        let name = &self.name;
+        let mut locate = vec![
+            "--helm-values".to_owned(),
+            self.p.file("values.yaml").display().to_string(),
+        ];
+        if self.expect["secret_manifest"].is_string() {
+            locate.extend([
+                "--k8s-secret".to_owned(),
+                self.p.file("secret.yaml").display().to_string(),
+            ]);
+        }
+        let values = std::fs::read(self.p.file("values.yaml")).unwrap();
+        let codes = self
+            .p
+            .keyctl(["doctor", "--json"])
+            .no_project()
+            .args(&locate)
+            .now(T0)
+            .any_status()
+            .run()
+            .finding_codes();
+        let why = [
+            "chart_too_old",
+            "values_nested",
+            "chart_version_unknown",
+            "secret_manifest_missing",
+        ];
+        assert!(
+            codes.iter().any(|c| why.contains(&c.as_str())),
+            "{name}: {codes:?}"
+        );
+        let out = self
+            .p
+            .keyctl(["migrate", "--yes"])
+            .no_project()
+            .args(&locate)
+            .now(T0)
+            .any_status()
+            .run();
+        assert_eq!(out.code, Some(3), "{name}: {}", out.stderr);
+        assert_eq!(
+            std::fs::read(self.p.file("values.yaml")).unwrap(),
+            values,
+            "{name}"
+        );
+        assert!(!self.p.file(".keyctl").exists(), "{name}");
+    }
+}
+
 /// Every case directory under `tests/k8s/corpus/`.
 fn cases() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(repo().join("tests/k8s/corpus"))
@@ -259,7 +313,10 @@ fn run_case(name: &str) {
                 );
             }
         }
-        "refuse" => case.refused(),
+        "refuse" => {
+            case.refused();
+            case.refused_without_args();
+        }
         other => panic!("{name}: keyctl.expect {other:?}"),
     }
 }
