@@ -592,6 +592,17 @@ impl Model {
                 gate.message,
             ));
         }
+        for v in &chart::VALUES {
+            if self
+                .value(v.var)
+                .is_some_and(|value| value.chars().any(char::is_control))
+            {
+                return Err(Error::precondition(
+                    self.place(v.var),
+                    "holds a control character (a trailing newline, most often: a Secret made with echo … | base64 instead of printf '%s' … | base64); the pods get it as part of the value, and keyctl will not build a key from it: write the value without it, roll that out, then run keyctl again",
+                ));
+            }
+        }
         self.refuse_unseen()
     }
 

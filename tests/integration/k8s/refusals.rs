@@ -191,6 +191,7 @@ fn review_cases_odd_keys_empty_values_newlines_value_from_and_modes() {
         .any_status()
         .run();
     assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("printf"), "{}", out.stderr);
     assert_eq!(p.read("secret.yaml"), secret);
     assert!(!p.file(".keyctl").exists());
 
