@@ -219,8 +219,16 @@ const STRUCTURAL_KEYS: [&str; 10] = [
 #[must_use]
 pub(crate) fn redact_values_line(line: &str) -> String {
     let trimmed = line.trim_start();
-    if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---" {
+    if trimmed.is_empty() || trimmed == "---" {
         return line.to_owned();
+    }
+    if trimmed.starts_with('#') {
+        // A commented-out key is still a key (old values kept as comments).
+        let indent = &line[..line.len() - trimmed.len()];
+        return format!(
+            "{indent}# <comment, {} characters>",
+            trimmed.chars().count()
+        );
     }
     let indent = &line[..line.len() - trimmed.len()];
     let key_end = match trimmed.chars().next() {
@@ -717,7 +725,10 @@ mod tests {
             "      <redacted line>"
         );
         assert_eq!(redact_values_line("  apikey:"), "  apikey:");
-        assert_eq!(redact_values_line("  # comment: kept"), "  # comment: kept");
+        assert_eq!(
+            redact_values_line("  # k: v"),
+            "  # <comment, 6 characters>"
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ impl DoctorArgs {
     /// Errors found (exit 1), unreadable input (2, 4).
     pub(crate) fn run(self) -> Result<()> {
         let now = clock::now()?;
-        let loaded = Project::load(&self.project.locator(), now).and_then(|p| {
+        let mut loc = self.project.locator();
+        if let Some(helm) = loc.helm.as_mut() {
+            helm.diagnose = true;
+        }
+        let loaded = Project::load(&loc, now).and_then(|p| {
             p.compose_if_present()?;
             Ok(p)
         });

@@ -78,6 +78,7 @@ impl ProjectArgs {
                 namespace: self.namespace.clone(),
                 chart: self.chart.clone(),
                 chart_version: self.chart_version.clone(),
+                diagnose: false,
             }),
         }
     }

@@ -42,6 +42,9 @@ pub(crate) struct Locator {
     pub(crate) chart: Option<String>,
     /// The chart version the release runs (`--chart-version`).
     pub(crate) chart_version: Option<String>,
+    /// Loaded for `doctor`, which reports a `secretRef` without its Secret as a finding;
+    /// every other command refuses such a project (its phase cannot be told).
+    pub(crate) diagnose: bool,
 }
 
 /// Where one value lives.
@@ -521,47 +524,67 @@ impl Model {
             error: true,
             message,
         };
-        let parse = |text: &str| -> Option<[u64; 3]> {
+        // `0.5.3-rc1` is below 0.5.3; anything that is not a version is refused below.
+        let parse = |text: &str| -> Option<([u64; 3], bool)> {
+            let t = text.trim().to_ascii_lowercase();
+            let t = t.trim_start_matches('v');
+            let (core, pre) = match t.split_once(['-', '+']) {
+                Some((c, rest)) => (c, t.as_bytes()[c.len()] == b'-' && !rest.is_empty()),
+                None => (t, false),
+            };
             let mut out = [0u64; 3];
-            let mut parts = text.trim_start_matches('v').split('.');
+            let mut parts = core.split('.');
             for slot in &mut out {
                 *slot = parts.next().unwrap_or("0").parse().ok()?;
             }
-            Some(out)
+            parts.next().is_none().then_some((out, pre))
         };
-        if let Some(ver) = self.loc.chart_version.as_deref()
-            && parse(ver).is_some_and(|p| p < [0, 5, 3])
-        {
-            out.push(too_old(format!(
-                "chart {ver} cannot take the keys keyctl writes (secret.apikey arrived in 0.5.2, under other key names; keyctl reads the chart from 0.5.3 on): upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
-            )));
+        if let Some(ver) = self.loc.chart_version.as_deref() {
+            match parse(ver) {
+                None => out.push(too_old(format!(
+                    "--chart-version {ver} is not a chart version keyctl can read (say it as helm list does, e.g. 0.7.2)"
+                ))),
+                Some((p, pre)) if p < [0, 5, 3] || (p == [0, 5, 3] && pre) => out.push(too_old(format!(
+                    "chart {ver} cannot take the keys keyctl writes (secret.apikey arrived in 0.5.2, under other key names; keyctl reads the chart from 0.5.3 on): upgrade the chart (helm upgrade with your values) first, then run keyctl with --chart-version set to the new version"
+                ))),
+                Some(_) => {}
+            }
         }
         if v.has(&["secret", "apikey", "supabasePublishableKey"]) {
             out.push(too_old(
                 "secret.apikey.supabasePublishableKey is chart 0.5.2's name (0.5.3 renamed it publishableKey): keyctl reads the chart from 0.5.3 on. Upgrade the chart first, then pass --chart-version".into(),
             ));
         }
-        let chart_keys = ["secret", "image", "deployment", "environment"];
-        if !chart_keys.iter().any(|k| v.has(&[k])) {
-            let nested = v.entries(&[]).into_iter().map(|(k, _, _)| k).find(|k| {
-                v.has(&[k, "secret", "jwt"])
-                    || v.has(&[k, "image", "auth"])
-                    || v.has(&[k, "deployment", "auth"])
+        let own_keys = v.has(&["secret", "jwt"]) || v.has(&["secret", "apikey"]);
+        let nested = v.entries(&[]).into_iter().map(|(k, _, _)| k).find(|k| {
+            v.has(&[k, "secret", "jwt"])
+                || v.has(&[k, "secret", "apikey"])
+                || v.has(&[k, "image", "auth"])
+                || v.has(&[k, "deployment", "auth"])
+        });
+        if let Some(key) = nested.filter(|_| !own_keys) {
+            out.push(Gate {
+                code: "values_nested",
+                error: true,
+                message: format!(
+                    "the chart's values are under {key}: (an umbrella chart's subchart values); keyctl reads a values file of the supabase chart itself: put those values in a file of their own (or pass the subchart's values file)"
+                ),
             });
-            if let Some(key) = nested {
-                out.push(Gate {
-                    code: "values_nested",
-                    error: true,
-                    message: format!(
-                        "the chart's values are under {key}: (an umbrella chart's subchart values); keyctl reads a values file of the supabase chart itself: put those values in a file of their own (or pass the subchart's values file)"
-                    ),
-                });
-            }
         }
         let per_service = ["auth", "rest", "realtime", "storage"]
             .iter()
             .any(|c| v.has(&[c, "image"]) || v.has(&[c, "environment"]));
-        if per_service && !v.has(&["deployment"]) {
+        let modern = v.has(&["deployment"])
+            || v.has(&["secret", "apikey"])
+            || v.has(&["image", "auth"])
+            || v.has(&["environment"])
+            || self
+                .loc
+                .chart_version
+                .as_deref()
+                .and_then(parse)
+                .is_some_and(|(p, _)| p >= [0, 5, 3]);
+        if per_service && !modern {
             out.push(too_old(
                 "top-level auth:/rest:/realtime:/storage: blocks are the layout of charts before 0.5.0, which have no secret.apikey and ignore what keyctl writes: upgrade the chart (0.5.3 or newer) and its values first".into(),
             ));

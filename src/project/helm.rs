@@ -21,6 +21,11 @@ impl Project {
     /// as compose services. `.keyctl/` is beside the values file.
     pub(super) fn load_helm(loc: &crate::helm::Locator, now: Timestamp) -> Result<Project> {
         let model = crate::helm::Model::load(loc)?;
+        if !loc.diagnose
+            && let Some((place, why)) = model.unreadable().into_iter().next()
+        {
+            return Err(Error::precondition(place, why));
+        }
         let env_path = loc.values.clone();
         let env = EnvFile::parse(&model.env_text()?)
             .map_err(|e| Error::bad(env_path.display().to_string(), e.message))?;

@@ -272,3 +272,31 @@ fn base64_encode(b: &[u8]) -> String {
     assert!(ran.ok);
     ran.stdout.trim().to_owned()
 }
+
+#[test]
+fn a_chart_version_keyctl_cannot_read_or_a_pre_release_of_0_5_3_is_refused() {
+    let p = project(&[("published/values.yaml", "values.yaml")]);
+    let values = p.file("values.yaml").display().to_string();
+    for version in ["0.5.3-rc1", "latest", "0.5.x", " V0.5.1"] {
+        let out = p
+            .keyctl(["migrate", "--dry-run", "--chart-version", version])
+            .no_project()
+            .args(["--helm-values", &values])
+            .now(T0)
+            .any_status()
+            .run();
+        assert_eq!(out.code, Some(3), "{version}: {}", out.stderr);
+    }
+    // A secretRef without its Secret: only doctor reads such a project.
+    let p = project(&[("ours/values.secretref.yaml", "values.yaml")]);
+    let values = p.file("values.yaml").display().to_string();
+    let status = p
+        .keyctl(["migrate", "status"])
+        .no_project()
+        .args(["--helm-values", &values])
+        .now(T0)
+        .any_status()
+        .run();
+    assert_eq!(status.code, Some(3), "{}", status.stdout);
+    assert!(status.stderr.contains("--k8s-secret"), "{}", status.stderr);
+}
