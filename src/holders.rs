@@ -166,7 +166,7 @@ impl<'p> Holders<'p> {
                 path: compose.path.clone(),
                 before: compose.doc.text().to_owned(),
                 after: doc.text().to_owned(),
-                redaction: crate::change::Redaction::Yaml,
+                redaction: crate::redact::Redaction::Yaml,
             });
         }
         if self.env.render() != self.project.env.render() {
@@ -176,7 +176,7 @@ impl<'p> Holders<'p> {
                 path: self.project.env_path.clone(),
                 before: self.project.env.render().to_owned(),
                 after: self.env.render().to_owned(),
-                redaction: crate::change::Redaction::Env,
+                redaction: crate::redact::Redaction::Env,
             });
         }
         let Some(compose) = self.compose_file else {
@@ -191,7 +191,7 @@ impl<'p> Holders<'p> {
                     path: compose.beside(name),
                     before: b.render().to_owned(),
                     after: a.render().to_owned(),
-                    redaction: crate::change::Redaction::Env,
+                    redaction: crate::redact::Redaction::Env,
                 });
                 out.env_files.push(name.clone());
             }
@@ -204,7 +204,7 @@ impl<'p> Holders<'p> {
                     path: compose.beside(&before.written),
                     before: b.clone(),
                     after: a.clone(),
-                    redaction: crate::change::Redaction::Yaml,
+                    redaction: crate::redact::Redaction::Yaml,
                 });
                 out.kong = true;
             }

@@ -34,6 +34,7 @@ pub(crate) mod live;
 pub mod migrate;
 pub(crate) mod phase;
 pub(crate) mod project;
+pub(crate) mod redact;
 pub(crate) mod restart;
 pub(crate) mod restore;
 pub(crate) mod state;

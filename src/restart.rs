@@ -107,7 +107,7 @@ fn last_logs(project: &Project, name: &str, service: &str) -> String {
     let lines: Vec<String> = engine::logs(&c.id, 10)
         .into_iter()
         .map(|l| {
-            let mut l = crate::change::redact_tokens(&l);
+            let mut l = crate::redact::redact_tokens(&l);
             for s in &secrets {
                 l = l.replace(s.as_str(), "<redacted>");
             }

@@ -131,7 +131,7 @@ impl Planner for Restore {
                 path: project.env_path.clone(),
                 before,
                 after,
-                redaction: crate::change::Redaction::Env,
+                redaction: crate::redact::Redaction::Env,
             }],
             state: next_state,
             restart,

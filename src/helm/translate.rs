@@ -129,7 +129,7 @@ pub(crate) fn translate(
             path: model.loc.values.clone(),
             before: model.values.text().to_owned(),
             after: values,
-            redaction: crate::change::Redaction::Values,
+            redaction: crate::redact::Redaction::Values,
         });
     }
     if let (Some(s), Some(text)) = (&model.secret, secret)
@@ -139,7 +139,7 @@ pub(crate) fn translate(
             path: s.path.clone(),
             before: s.doc.text().to_owned(),
             after: text,
-            redaction: crate::change::Redaction::Values,
+            redaction: crate::redact::Redaction::Values,
         });
     }
     Ok(out)
