@@ -1,20 +1,14 @@
 //! `doctor` on chart projects: the classes of problems it finds on compose, found through
 //! the chart's rendering, and what only a chart project gets wrong.
 
-use super::{plus, project};
+use super::{helm, plus, project};
 use crate::support::{Project, T0};
 
 #[test]
 fn doctor_on_a_values_file_finds_the_demo_secret_and_a_half_wired_set() {
     let p = project(&[("published/values.yaml", "values.yaml")]);
     let values = p.file("values.yaml").display().to_string();
-    let out = p
-        .keyctl(["doctor", "--json"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(T0)
-        .any_status()
-        .run();
+    let out = helm(&p, &["doctor", "--json"], &values, T0);
     let report = out.json();
     let codes: Vec<&str> = report["findings"]
         .as_array()
@@ -43,13 +37,7 @@ fn doctor_on_a_values_file_finds_the_demo_secret_and_a_half_wired_set() {
         .collect::<Vec<_>>()
         .join("\n");
     p.write("values.yaml", half + "\n");
-    let out = p
-        .keyctl(["doctor", "--json"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(plus(T0, 1))
-        .any_status()
-        .run();
+    let out = helm(&p, &["doctor", "--json"], &values, &plus(T0, 1));
     assert_ne!(out.code, Some(0), "{}", out.stdout);
     assert!(out.stdout.contains("JWT_JWKS"), "{}", out.stdout);
 }
@@ -66,13 +54,7 @@ fn doctor_codes(edit: &dyn Fn(&str) -> String, now: &str) -> Vec<String> {
         .run();
     assert_eq!(migrated.code, Some(0), "{}", migrated.stderr);
     p.write("values.yaml", edit(&p.read("values.yaml")));
-    let out = p
-        .keyctl(["doctor", "--json"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(now)
-        .any_status()
-        .run();
+    let out = helm(&p, &["doctor", "--json"], &values, now);
     out.finding_codes()
 }
 
@@ -273,14 +255,7 @@ fn in_an_environment_map_the_charts_own_variable_wins() {
     );
     p.write("values.yaml", &mapped);
     let values = p.file("values.yaml").display().to_string();
-    let codes = p
-        .keyctl(["doctor", "--json"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(T0)
-        .any_status()
-        .run()
-        .finding_codes();
+    let codes = helm(&p, &["doctor", "--json"], &values, T0).finding_codes();
     assert!(
         !codes
             .iter()

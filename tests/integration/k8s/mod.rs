@@ -12,7 +12,7 @@ mod refusals;
 
 use serde_json::{Value, json};
 
-use crate::support::{Project, T0, repo, run_tool};
+use crate::support::{Output, Project, T0, repo, run_tool};
 
 pub(crate) fn check(values: &str, secret: &str, now: &str, tokens: &[(String, String)]) -> Value {
     let tokens: Vec<Value> = tokens
@@ -252,6 +252,16 @@ pub(crate) fn walk(p: &Project, name: &str, secret: Option<&str>) {
             );
         }
     }
+}
+
+/// `keyctl ARGS --helm-values VALUES` in `p` at `now`, whatever its exit.
+pub(crate) fn helm(p: &Project, args: &[&str], values: &str, now: &str) -> Output {
+    p.keyctl(args)
+        .no_project()
+        .args(["--helm-values", values])
+        .now(now)
+        .any_status()
+        .run()
 }
 
 pub(crate) fn project(files: &[(&str, &str)]) -> Project {

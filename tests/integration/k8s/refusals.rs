@@ -2,7 +2,7 @@
 //! without its Secret, EdDSA below the chart's realtime, charts too old, inputs it cannot
 //! see — each refused before anything is written — and the odd inputs it must take.
 
-use super::{check, project, walk};
+use super::{check, helm, project, walk};
 use crate::support::{T0, run_tool};
 
 #[test]
@@ -46,13 +46,7 @@ fn eddsa_is_refused_while_the_charts_realtime_cannot_verify_it() {
     // The chart pins supabase/realtime v2.102.3; EdDSA needs v2.125.1 (SPEC §7).
     let p = project(&[("published/values.yaml", "values.yaml")]);
     let values = p.file("values.yaml").display().to_string();
-    let out = p
-        .keyctl(["migrate", "--yes", "--alg", "EdDSA"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(T0)
-        .any_status()
-        .run();
+    let out = helm(&p, &["migrate", "--yes", "--alg", "EdDSA"], &values, T0);
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains("v2.125.1") && out.stderr.contains("values.yaml"),
@@ -103,14 +97,7 @@ fn a_chart_older_than_0_5_2_is_refused_before_anything_is_written() {
         assert_eq!(p.read("values.yaml"), old);
         assert!(!p.file(".keyctl").exists());
     }
-    let codes = p
-        .keyctl(["doctor", "--json"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(T0)
-        .any_status()
-        .run()
-        .finding_codes();
+    let codes = helm(&p, &["doctor", "--json"], &values, T0).finding_codes();
     assert!(
         codes.contains(&"chart_version_unknown".to_owned()),
         "{codes:?}"
@@ -203,13 +190,7 @@ fn review_cases_odd_keys_empty_values_newlines_value_from_and_modes() {
     );
     p.write("values.yaml", &text);
     let values = p.file("values.yaml").display().to_string();
-    let out = p
-        .keyctl(["migrate", "--yes"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(T0)
-        .any_status()
-        .run();
+    let out = helm(&p, &["migrate", "--yes"], &values, T0);
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains("GOTRUE_JWT_EXP") && out.stderr.contains("valueFrom"),
@@ -278,25 +259,18 @@ fn a_chart_version_keyctl_cannot_read_or_a_pre_release_of_0_5_3_is_refused() {
     let p = project(&[("published/values.yaml", "values.yaml")]);
     let values = p.file("values.yaml").display().to_string();
     for version in ["0.5.3-rc1", "latest", "0.5.x", " V0.5.1"] {
-        let out = p
-            .keyctl(["migrate", "--dry-run", "--chart-version", version])
-            .no_project()
-            .args(["--helm-values", &values])
-            .now(T0)
-            .any_status()
-            .run();
+        let out = helm(
+            &p,
+            &["migrate", "--dry-run", "--chart-version", version],
+            &values,
+            T0,
+        );
         assert_eq!(out.code, Some(3), "{version}: {}", out.stderr);
     }
     // A secretRef without its Secret: only doctor reads such a project.
     let p = project(&[("ours/values.secretref.yaml", "values.yaml")]);
     let values = p.file("values.yaml").display().to_string();
-    let status = p
-        .keyctl(["migrate", "status"])
-        .no_project()
-        .args(["--helm-values", &values])
-        .now(T0)
-        .any_status()
-        .run();
+    let status = helm(&p, &["migrate", "status"], &values, T0);
     assert_eq!(status.code, Some(3), "{}", status.stdout);
     assert!(status.stderr.contains("--k8s-secret"), "{}", status.stderr);
 }
